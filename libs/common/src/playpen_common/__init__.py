@@ -1,0 +1,1 @@
+"""Plumbing every Playpen service shares: gRPC server bootstrap, settings, logging, metrics, errors."""

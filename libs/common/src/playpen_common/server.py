@@ -1,0 +1,142 @@
+"""grpc.aio server bootstrap shared by every service.
+
+What each service gets: explicit message limits, keepalive and a concurrency cap; the standard health
+service and reflection (so grpcurl works); the error interceptor with per-method metrics; a /metrics
+endpoint; and a graceful SIGTERM: health turns NOT_SERVING, in-flight calls get `grace_period_s` to
+finish, shutdown hooks release engines, and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import grpc
+import structlog
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from playpen_common.interceptors import ErrorInterceptor
+from playpen_common.metrics import ServiceMetrics
+from playpen_common.settings import ServiceSettings
+
+log = structlog.get_logger("playpen.server")
+
+ShutdownHook = Callable[[], Awaitable[None]]
+
+
+def server_options(settings: ServiceSettings) -> list[tuple[str, Any]]:
+    return [
+        ("grpc.max_send_message_length", settings.max_message_bytes),
+        ("grpc.max_receive_message_length", settings.max_message_bytes),
+        ("grpc.keepalive_time_ms", int(settings.keepalive_time_s * 1000)),
+        ("grpc.keepalive_timeout_ms", int(settings.keepalive_timeout_s * 1000)),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+        ("grpc.so_reuseport", 0),
+    ]
+
+
+class GrpcService:
+    """One process's gRPC server. Register servicers, `start`, then `wait` until SIGTERM/SIGINT."""
+
+    def __init__(self, name: str, settings: ServiceSettings, metrics: ServiceMetrics):
+        self.name = name
+        self.settings = settings
+        self.metrics = metrics
+        self._rpc_seconds = metrics.histogram("rpc_duration_seconds", "Time to serve an RPC",
+                                              ["method", "code"])
+        self.server = grpc.aio.server(
+            interceptors=[ErrorInterceptor(self._observe)],
+            options=server_options(settings),
+            maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
+        )
+        self.health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        self._service_names: list[str] = []
+        self._shutdown_hooks: list[ShutdownHook] = []
+        self._stopped = asyncio.Event()
+        self._stopping = False
+        self.port = 0
+        self.metrics_port = -1
+
+    def _observe(self, method: str, code: grpc.StatusCode, seconds: float) -> None:
+        self._rpc_seconds.labels(method=method, code=code.name).observe(seconds)
+
+    def add(self, register: Callable[[Any, grpc.aio.Server], None], servicer: Any, full_name: str) -> None:
+        """Register a servicer, e.g. add(add_FooServiceServicer_to_server, FooServicer(), "pkg.FooService")."""
+        register(servicer, self.server)
+        self._service_names.append(full_name)
+
+    def on_shutdown(self, hook: ShutdownHook) -> None:
+        self._shutdown_hooks.append(hook)
+
+    async def set_serving(self, serving: bool) -> None:
+        status = (health_pb2.HealthCheckResponse.SERVING if serving
+                  else health_pb2.HealthCheckResponse.NOT_SERVING)
+        for name in ["", *self._service_names]:
+            await self.health.set(name, status)
+
+    async def start(self, *, ready: bool = True) -> int:
+        """Bind, start serving, publish the ports; `ready=False` keeps health NOT_SERVING (model loading)."""
+        reflection.enable_server_reflection(
+            [*self._service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server)
+        self.port = self.server.add_insecure_port(f"{self.settings.host}:{self.settings.port}")
+        if self.port == 0:
+            raise RuntimeError(f"cannot bind {self.settings.host}:{self.settings.port}")
+        await self.server.start()
+        if self.settings.metrics_port >= 0:
+            self.metrics_port = self.metrics.serve(self.settings.metrics_port)
+        await self.set_serving(ready)
+        self._write_port_file()
+        log.info("serving", service=self.name, port=self.port, metrics_port=self.metrics_port,
+                 services=self._service_names, ready=ready)
+        return self.port
+
+    def _write_port_file(self) -> None:
+        path = self.settings.port_file
+        if path is None:
+            return
+        path = Path(path)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        temporary.write_text(json.dumps({"grpc_port": self.port, "metrics_port": self.metrics_port,
+                                         "pid": os.getpid()}))
+        os.replace(temporary, path)
+
+    def install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, lambda s=signum: asyncio.ensure_future(self.stop(reason=s.name)))
+
+    async def stop(self, *, reason: str = "requested") -> None:
+        if self._stopping:
+            return
+        self._stopping = True
+        log.info("draining", service=self.name, reason=reason, grace_s=self.settings.grace_period_s)
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(self.settings.grace_period_s)
+        for hook in reversed(self._shutdown_hooks):
+            try:
+                await hook()
+            except Exception:  # noqa: BLE001 - one failing hook must not skip the others
+                log.exception("shutdown hook failed", service=self.name)
+        self.metrics.close()
+        log.info("stopped", service=self.name)
+        self._stopped.set()
+
+    async def wait(self) -> None:
+        await self._stopped.wait()
+
+
+def run_service(main: Callable[[], Awaitable[None]]) -> int:
+    """Run a service's async main to completion; exit status 0 after a graceful stop."""
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        return 0
+    return 0

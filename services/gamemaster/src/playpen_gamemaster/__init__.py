@@ -1,0 +1,1 @@
+"""Playpen game master: plays clembench-style dialogue games against policy servers and scores them."""

@@ -1,0 +1,60 @@
+"""Registry of playable games. Game modules are imported on first use, so listing games is cheap."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from playpen_gamemaster.engine import DialogueGame, GameDefinitionError
+
+
+@dataclass(frozen=True)
+class GameSpec:
+    name: str
+    target: str  # "module:Class" below playpen_gamemaster.games
+    clembench_folder: str  # the game's folder inside a clembench checkout
+    instances_stem: str  # official instance files are <stem>.json and <stem>_v<version>[_<lang>].json
+    training: bool  # one of Playpen's training games (the rest are for out-of-domain evaluation)
+
+    def load(self) -> type[DialogueGame]:
+        module, _, cls = self.target.partition(":")
+        return getattr(importlib.import_module(f"playpen_gamemaster.games.{module}"), cls)
+
+    def clembench_instances(self, clembench_root: Path, version: str | None = None) -> Path:
+        """The official instance file of `version` (newest when None) in a clembench checkout."""
+        folder = clembench_root / self.clembench_folder / "in"
+        if version is None:
+            candidates = [folder / f"{self.instances_stem}.json"]
+        else:
+            candidates = [folder / f"{self.instances_stem}_v{version}.json",
+                          folder / f"{self.instances_stem}_v{version}_en.json"]
+        for path in candidates:
+            if path.is_file():
+                return path
+        raise GameDefinitionError(f"no clembench instances for {self.name} version {version or 'latest'} "
+                                  f"in {folder}")
+
+
+_SPECS = [
+    GameSpec("taboo", "taboo:Taboo", "taboo", "instances", True),
+    GameSpec("wordle", "wordle:Wordle", "wordle", "instances", True),
+    GameSpec("wordle_withclue", "wordle:WordleWithClue", "wordle", "instances_withclue", True),
+    GameSpec("wordle_withcritic", "wordle:WordleWithCritic", "wordle", "instances_withcritic", True),
+    GameSpec("referencegame", "referencegame:ReferenceGame", "referencegame", "instances", True),
+    GameSpec("imagegame", "imagegame:ImageGame", "imagegame", "instances", True),
+    GameSpec("privateshared", "privateshared:PrivateShared", "privateshared", "instances", True),
+]
+GAMES: dict[str, GameSpec] = {spec.name: spec for spec in _SPECS}
+TRAINING_GAMES = tuple(spec.name for spec in _SPECS if spec.training)
+
+
+def game_spec(name: str) -> GameSpec:
+    try:
+        return GAMES[name]
+    except KeyError:
+        raise GameDefinitionError(f"unknown game {name!r}; known games: {', '.join(GAMES)}") from None
+
+
+def game_class(name: str) -> type[DialogueGame]:
+    return game_spec(name).load()

@@ -1,0 +1,3 @@
+from playpen_gamemaster.games.taboo.game import Taboo
+
+__all__ = ["Taboo"]

@@ -1,0 +1,36 @@
+"""Typed settings of the game master service (environment prefix PLAYPEN_GAMEMASTER_)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from playpen_common.settings import ServiceSettings
+
+
+def default_clembench_dir() -> Path | None:
+    """clembench game data: $PLAYPEN_CLEMBENCH_DIR, else $PLAYPEN_SHARED_DIR/clembench, else ../shared/clembench."""
+    explicit = os.environ.get("PLAYPEN_CLEMBENCH_DIR")
+    if explicit:
+        return Path(explicit)
+    shared = os.environ.get("PLAYPEN_SHARED_DIR")
+    candidate = Path(shared) / "clembench" if shared else Path.cwd().parent / "shared" / "clembench"
+    return candidate if candidate.is_dir() else None
+
+
+class GameMasterSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="PLAYPEN_GAMEMASTER_")
+
+    port: int = Field(50051, description="gRPC port; 0 picks a free one")
+    clembench_dir: Path | None = Field(
+        default_factory=default_clembench_dir,
+        description="clembench data folder; its official instances become playable as split 'clembench'")
+    clembench_version: str | None = Field(
+        None, description="official instance version to offer (e.g. 1.6); newest when unset")
+    instance_seed: int = Field(2025, description="seed of the project's own instance generators")
+    max_concurrent_episodes: int = Field(64, description="episodes in flight across all PlayEpisodes calls")
+    policy_timeout_s: float = Field(120.0, description="deadline of one Policy.Generate call, seconds")
+    max_reply_chars: int = Field(32_768, description="longest reply accepted from a player, characters")

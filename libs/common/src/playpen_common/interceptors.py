@@ -7,6 +7,7 @@ to the caller as INTERNAL without internals. Works for all four RPC shapes of gr
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -78,7 +79,12 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
 
         return call
 
-    def _wrap_stream(self, method: str, behaviour: Callable[..., AsyncIterator[Any]]):
+    def _wrap_stream(self, method: str, behaviour: Callable[..., Any]):
+        if not inspect.isasyncgenfunction(behaviour):
+            # Streaming handlers that write with context.write() (grpc's own health Watch) are coroutines;
+            # grpc forbids mixing that style with yielding, so they are wrapped as coroutines.
+            return self._wrap_unary(method, behaviour)
+
         async def call(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             started = time.perf_counter()
             code = grpc.StatusCode.OK

@@ -12,7 +12,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class ServiceSettings(BaseSettings):
     """Settings every gRPC service has. Read from the environment only when instantiated."""
 
-    model_config = SettingsConfigDict(env_prefix="PLAYPEN_", extra="ignore", validate_default=True)
+    model_config = SettingsConfigDict(env_prefix="PLAYPEN_", extra="ignore", validate_default=True,
+                                      cli_kebab_case=True)
 
     host: str = Field("[::]", description="address the gRPC server binds")
     port: int = Field(0, ge=0, le=65535, description="gRPC port; 0 picks a free one")

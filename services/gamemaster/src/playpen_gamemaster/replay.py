@@ -38,6 +38,10 @@ class ScriptedRole:
         self.used += 1
         return Reply(self._replies[self.used - 1])
 
+    @property
+    def remaining(self) -> int:
+        return len(self._replies) - self.used
+
 
 @dataclass
 class ReplayOutcome:
@@ -103,7 +107,7 @@ def replay_fixture(fixture: Mapping[str, Any], clembench_root: Path | None, name
     if result.status is not EpisodeStatus.COMPLETED:
         outcome.divergence = result.error
         return outcome
-    leftovers = {role: len(s._replies) - s.used for role, s in scripts.items() if s.used < len(s._replies)}
+    leftovers = {role: s.remaining for role, s in scripts.items() if s.remaining}
     if leftovers:
         outcome.divergence = "game ended with replies left over: " + ", ".join(
             f"{role} {count}" for role, count in sorted(leftovers.items()))

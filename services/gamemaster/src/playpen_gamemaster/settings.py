@@ -24,13 +24,14 @@ def default_clembench_dir() -> Path | None:
 class GameMasterSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="PLAYPEN_GAMEMASTER_")
 
-    port: int = Field(50051, description="gRPC port; 0 picks a free one")
+    port: int = Field(50051, ge=0, le=65535, description="gRPC port; 0 picks a free one")
+    metrics_port: int = Field(9101, ge=-1, le=65535,
+                              description="Prometheus /metrics HTTP port; 0 picks a free one, -1 disables")
     clembench_dir: Path | None = Field(
         default_factory=default_clembench_dir,
         description="clembench data folder; its official instances become playable as split 'clembench'")
     clembench_version: str | None = Field(
         None, description="official instance version to offer (e.g. 1.6); newest when unset")
-    instance_seed: int = Field(2025, description="seed of the project's own instance generators")
     max_concurrent_episodes: int = Field(64, description="episodes in flight across all PlayEpisodes calls")
     policy_timeout_s: float = Field(120.0, description="deadline of one Policy.Generate call, seconds")
     max_reply_chars: int = Field(32_768, description="longest reply accepted from a player, characters")

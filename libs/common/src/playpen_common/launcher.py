@@ -1,0 +1,101 @@
+"""Start Playpen services as local subprocesses on port 0, wait on their health RPC, stop them by PID.
+
+Used by `make run` to bring the services up on one machine, and by the integration tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+BIN = Path(sys.executable).parent
+
+
+class ServiceFailed(RuntimeError):
+    pass
+
+
+@dataclass
+class Service:
+    name: str
+    process: subprocess.Popen
+    log_path: Path
+    grpc_port: int = 0
+    metrics_port: int = -1
+    _reader: threading.Thread | None = field(default=None, repr=False)
+
+    @property
+    def target(self) -> str:
+        return f"localhost:{self.grpc_port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, timeout: float = 20.0) -> int:
+        """SIGTERM, then SIGKILL if it does not exit in time; returns the exit status."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        if self._reader is not None:
+            self._reader.join(5)
+        return self.process.returncode
+
+
+def start(name: str, command: list[str], workdir: Path, *, env: dict[str, str] | None = None,
+          timeout: float = 60.0) -> Service:
+    """Run `command` (a console script of this environment, then its flags) on free ports and wait until
+    its health service says SERVING. Its log goes to <workdir>/<name>.log."""
+    log_path = Path(workdir) / f"{name}.log"
+    executable = BIN / command[0]
+    argv = [str(executable if executable.exists() else command[0]), *command[1:],
+            "--port", "0", "--metrics-port", "0", "--log-format", "json"]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env={**os.environ, **(env or {})}, start_new_session=True)
+    service = Service(name, process, log_path)
+    bound = threading.Event()
+
+    def pump() -> None:
+        # Copies the child's log to a file and notices the line announcing its ports.
+        with open(log_path, "w") as sink:
+            assert process.stdout is not None
+            for line in process.stdout:
+                sink.write(line)
+                sink.flush()
+                if not bound.is_set() and '"serving"' in line:
+                    try:
+                        record = json.loads(line)
+                    except json.JSONDecodeError:
+                        continue
+                    service.grpc_port, service.metrics_port = record["port"], record["metrics_port"]
+                    bound.set()
+        bound.set()
+
+    service._reader = threading.Thread(target=pump, daemon=True)
+    service._reader.start()
+    if not bound.wait(timeout) or process.poll() is not None or not service.grpc_port:
+        service.stop()
+        raise ServiceFailed(f"{name} did not start:\n{service.log()[-4000:]}")
+    wait_healthy(service.target, timeout=timeout)
+    return service
+
+
+def wait_healthy(target: str, *, timeout: float = 60.0, service: str = "") -> None:
+    with grpc.insecure_channel(target) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        # Watch streams status changes; returns as soon as the service reports SERVING.
+        for update in stub.Watch(health_pb2.HealthCheckRequest(service=service), timeout=timeout):
+            if update.status == health_pb2.HealthCheckResponse.SERVING:
+                return

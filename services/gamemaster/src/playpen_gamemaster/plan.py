@@ -1,0 +1,109 @@
+"""Turns a PlayEpisodesRequest into a validated list of episodes to play. All bad input is found here,
+before a single episode starts, and reported as InvalidArgument with a message that names the problem."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from playpen.gamemaster.v1 import gamemaster_pb2
+
+from playpen_common.errors import InvalidArgument
+from playpen_gamemaster.catalog import InstanceCatalog
+from playpen_gamemaster.engine import GameDefinitionError
+from playpen_gamemaster.engine.runner import Responder
+from playpen_gamemaster.games import GAMES, TRAINING_GAMES, game_class
+from playpen_gamemaster.instances import GameInstance
+
+MAX_GROUP_SIZE = 1024
+
+ResponderFactory = Callable[[gamemaster_pb2.PlayerConfig], tuple[Responder, str]]
+
+
+@dataclass
+class EpisodeJob:
+    instance: GameInstance
+    episode_id: str
+    group_id: str
+    responders: dict[str, Responder] = field(default_factory=dict)
+    policies: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Plan:
+    run_id: str
+    jobs: list[EpisodeJob]
+    concurrency: int
+
+
+def _player_for(request: gamemaster_pb2.PlayEpisodesRequest, game: str,
+                role: str) -> gamemaster_pb2.PlayerConfig | None:
+    generic = None
+    for assignment in request.roles:
+        if assignment.role == role and assignment.game == game:
+            return assignment.player
+        if assignment.role == role and not assignment.game:
+            generic = assignment.player
+    if generic is not None:
+        return generic
+    return request.default_player if request.HasField("default_player") else None
+
+
+def _check_assignments(request: gamemaster_pb2.PlayEpisodesRequest, games: list[str]) -> None:
+    for assignment in request.roles:
+        if assignment.game and assignment.game not in GAMES:
+            raise InvalidArgument(f"role assignment names unknown game {assignment.game!r}")
+        candidates = [assignment.game] if assignment.game else games
+        classes = [game_class(name) for name in candidates]
+        if not any(assignment.role in cls.roles for cls in classes):
+            raise InvalidArgument(f"no selected game has a role {assignment.role!r} "
+                                  f"(roles: {', '.join(sorted({r for c in classes for r in c.roles}))})")
+        if all(assignment.role in cls.programmatic_roles for cls in classes if assignment.role in cls.roles):
+            raise InvalidArgument(f"role {assignment.role!r} is played by the game itself and takes no player")
+        if not assignment.HasField("player"):
+            raise InvalidArgument(f"role assignment for {assignment.role!r} has no player")
+
+
+def build_plan(request: gamemaster_pb2.PlayEpisodesRequest, catalog: InstanceCatalog,
+               make_responder: ResponderFactory, *, server_concurrency: int, max_episodes: int) -> Plan:
+    games = list(dict.fromkeys(request.games)) or [g for g in TRAINING_GAMES if g in catalog.games()]
+    unknown = [g for g in games if g not in GAMES]
+    if unknown:
+        raise InvalidArgument(f"unknown game(s) {', '.join(map(repr, unknown))}; known: {', '.join(GAMES)}")
+    if request.group_size < 0 or request.group_size > MAX_GROUP_SIZE:
+        raise InvalidArgument(f"group_size must be between 0 and {MAX_GROUP_SIZE}, got {request.group_size}")
+    if request.instances_per_game < 0 or request.concurrency < 0:
+        raise InvalidArgument("instances_per_game and concurrency must not be negative")
+    split = request.split or "train"
+    _check_assignments(request, games)
+    run_id = request.run_id or uuid.uuid4().hex[:12]
+    group_size = request.group_size or 1
+    jobs: list[EpisodeJob] = []
+    for game in games:
+        try:
+            instances = catalog.select(game, split, experiments=set(request.experiments),
+                                       instance_ids=set(request.instance_ids),
+                                       count=request.instances_per_game, seed=request.seed)
+        except GameDefinitionError as exc:
+            raise InvalidArgument(str(exc)) from None
+        if not instances:
+            raise InvalidArgument(f"no {game} instances in split {split!r} match the request")
+        cls = game_class(game)
+        responders: dict[str, Responder] = {}
+        policies: dict[str, str] = {}
+        for role in cls.roles:
+            if role in cls.programmatic_roles:
+                continue
+            config = _player_for(request, game, role)
+            if config is None:
+                raise InvalidArgument(f"no player for role {role!r} of {game}: set default_player or roles")
+            responders[role], policies[role] = make_responder(config)
+        if len(jobs) + len(instances) * group_size > max_episodes:
+            raise InvalidArgument(f"the request asks for more than {max_episodes} episodes; split it up")
+        for instance in instances:
+            group_id = f"{run_id}:{game}:{instance.instance_id}"
+            for k in range(group_size):
+                jobs.append(EpisodeJob(instance, f"{group_id}:{k}", group_id, responders, policies))
+    concurrency = min(request.concurrency or server_concurrency, server_concurrency)
+    return Plan(run_id=run_id, jobs=jobs, concurrency=concurrency)

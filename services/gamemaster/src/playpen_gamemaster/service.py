@@ -1,0 +1,166 @@
+"""The GameMasterService: plays many episodes concurrently so that policy servers see full batches."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import structlog
+from playpen.gamemaster.v1 import gamemaster_pb2, gamemaster_pb2_grpc
+
+from playpen_common.errors import InvalidArgument
+from playpen_common.logging import bound_contextvars
+from playpen_gamemaster.catalog import InstanceCatalog
+from playpen_gamemaster.convert import episode_message, unbuilt_episode
+from playpen_gamemaster.engine import GameDefinitionError
+from playpen_gamemaster.engine.runner import EpisodeStatus, play_episode
+from playpen_gamemaster.games import GAMES, game_class, game_spec
+from playpen_gamemaster.instances import GameInstance
+from playpen_gamemaster.metrics import GameMasterMetrics
+from playpen_gamemaster.plan import EpisodeJob, build_plan
+from playpen_gamemaster.players import ChannelPool, PolicyResponder
+from playpen_gamemaster.replay import ScriptedRole
+from playpen_gamemaster.settings import GameMasterSettings
+
+log = structlog.get_logger("playpen.gamemaster")
+
+MAX_EPISODES_PER_CALL = 100_000
+
+
+class GameMasterServicer(gamemaster_pb2_grpc.GameMasterServiceServicer):
+    def __init__(self, settings: GameMasterSettings, metrics: GameMasterMetrics):
+        self._settings = settings
+        self._metrics = metrics
+        self._catalog = InstanceCatalog(settings.clembench_dir, settings.clembench_version)
+        self._channels = ChannelPool(settings.max_message_bytes)
+        self._slots = asyncio.Semaphore(settings.max_concurrent_episodes)
+
+    async def close(self) -> None:
+        await self._channels.close()
+
+    # ------------------------------------------------------------------ ListGames
+
+    async def ListGames(self, request, context):
+        response = gamemaster_pb2.ListGamesResponse()
+        for name in self._catalog.games():
+            cls = game_class(name)
+            info = response.games.add(name=name, training=game_spec(name).training)
+            for role in cls.roles:
+                info.roles.add(name=role, programmatic=role in cls.programmatic_roles)
+            experiments: dict[str, gamemaster_pb2.ExperimentInfo] = {}
+            for split in self._catalog.describe(name):
+                info.instance_counts.add(split=split.split, instances=split.total)
+                for experiment, count in split.experiments.items():
+                    if experiment not in experiments:
+                        experiments[experiment] = info.experiments.add(name=experiment)
+                    experiments[experiment].instance_counts.add(split=split.split, instances=count)
+        return response
+
+    # ------------------------------------------------------------------ PlayEpisodes
+
+    def _responder(self, config: gamemaster_pb2.PlayerConfig):
+        backend = config.WhichOneof("backend")
+        if backend == "policy":
+            if not config.policy.target:
+                raise InvalidArgument("a policy player needs a target (host:port)")
+            name = config.policy.name or config.policy.target
+            stub = self._channels.stub(config.policy.target)
+            return PolicyResponder(stub, name, config.sampling, self._settings.policy_timeout_s), name
+        if backend == "builtin":
+            raise InvalidArgument(f"unknown builtin player {config.builtin!r}; this server has none yet")
+        raise InvalidArgument("a player config needs a policy endpoint or a builtin player")
+
+    async def PlayEpisodes(self, request, context) -> AsyncIterator[gamemaster_pb2.PlayEpisodesResponse]:
+        plan = build_plan(request, self._catalog, self._responder,
+                          server_concurrency=self._settings.max_concurrent_episodes,
+                          max_episodes=MAX_EPISODES_PER_CALL)
+        log.info("play episodes", run_id=plan.run_id, episodes=len(plan.jobs), concurrency=plan.concurrency)
+        finished: asyncio.Queue[gamemaster_pb2.PlayEpisodesResponse] = asyncio.Queue()
+        call_slots = asyncio.Semaphore(plan.concurrency)
+
+        async def play(job: EpisodeJob) -> None:
+            async with call_slots, self._slots:
+                episode = await self._play_one(job, plan.run_id)
+            await finished.put(gamemaster_pb2.PlayEpisodesResponse(episode=episode))
+
+        tasks = [asyncio.create_task(play(job)) for job in plan.jobs]
+        try:
+            for _ in tasks:
+                yield await finished.get()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _play_one(self, job: EpisodeJob, run_id: str):
+        with bound_contextvars(episode_id=job.episode_id, game=job.instance.game):
+            try:
+                game = job.instance.build()
+            except GameDefinitionError as exc:
+                # A catalog instance that cannot be built is our data bug: report it on the episode.
+                log.error("instance cannot be built", error=str(exc))
+                return unbuilt_episode(job.instance, job.episode_id, str(exc), group_id=job.group_id,
+                                       run_id=run_id)
+            self._metrics.in_flight.inc()
+            try:
+                result = await play_episode(game, job.responders, episode_id=job.episode_id,
+                                            max_reply_chars=self._settings.max_reply_chars)
+            finally:
+                self._metrics.in_flight.dec()
+            self._metrics.record(result)
+            log.info("episode finished", status=result.status.value, outcome=result.outcome.value,
+                     turns=len(result.turns), seconds=round(result.duration_s, 3),
+                     **({"error": result.error} if result.error else {}))
+            return episode_message(result, job.instance, group_id=job.group_id, run_id=run_id,
+                                   policies=job.policies)
+
+    # ------------------------------------------------------------------ ReplayEpisode
+
+    async def ReplayEpisode(self, request, context):
+        if request.game not in GAMES:
+            raise InvalidArgument(f"unknown game {request.game!r}; known: {', '.join(GAMES)}")
+        experiment = _json_object(request.experiment_json, "experiment_json")
+        instance_data = _json_object(request.instance_json, "instance_json")
+        cls = game_class(request.game)
+        order: list[str] = []
+        scripts: dict[str, ScriptedRole] = {}
+        for recorded in request.replies:
+            if recorded.role not in cls.roles or recorded.role in cls.programmatic_roles:
+                raise InvalidArgument(f"{request.game} has no model-backed role {recorded.role!r}")
+            if recorded.role in scripts:
+                raise InvalidArgument(f"replies for role {recorded.role!r} given twice")
+            for reply in recorded.replies:
+                if len(reply) > self._settings.max_reply_chars:
+                    raise InvalidArgument(f"a reply of {recorded.role} has {len(reply)} characters, more than "
+                                          f"the limit of {self._settings.max_reply_chars}")
+            scripts[recorded.role] = ScriptedRole(recorded.role, list(recorded.replies), order)
+        clembench = self._settings.clembench_dir
+        instance = GameInstance(request.game, experiment, instance_data, "replay", "ReplayEpisode",
+                                clembench / game_spec(request.game).clembench_folder if clembench else None)
+        try:
+            game = instance.build()
+        except GameDefinitionError as exc:
+            raise InvalidArgument(f"cannot play this instance: {exc}") from None
+        episode_id = f"replay:{request.game}:{instance.instance_id}"
+        result = await play_episode(game, scripts, episode_id=episode_id,
+                                    max_reply_chars=self._settings.max_reply_chars)
+        response = gamemaster_pb2.ReplayEpisodeResponse()
+        divergence = result.error if result.status is not EpisodeStatus.COMPLETED else ""
+        leftovers = [f"{s.role} {s.remaining}" for s in scripts.values() if s.remaining]
+        if not divergence and leftovers:
+            divergence = "game ended with replies left over: " + ", ".join(leftovers)
+        response.diverged, response.divergence = bool(divergence), divergence
+        response.episode.CopyFrom(episode_message(result, instance))
+        return response
+
+
+def _json_object(text: str, field: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidArgument(f"{field} is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise InvalidArgument(f"{field} must be a JSON object")
+    return value
+

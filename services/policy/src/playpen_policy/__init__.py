@@ -1,0 +1,1 @@
+"""Playpen policy service: serves a model behind the PolicyService gRPC API."""

@@ -1,0 +1,20 @@
+"""`playpen-policy`: serve a model behind the PolicyService. Flags or PLAYPEN_POLICY_* env."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    from playpen_policy.settings import PolicySettings
+
+    settings = PolicySettings(_cli_parse_args=sys.argv[1:] if argv is None else argv,
+                              _cli_prog_name="playpen-policy")
+    from playpen_common.server import run_service
+    from playpen_policy.server import serve
+
+    return run_service(lambda: serve(settings))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""A scripted policy: the PolicyService contract without a model, for tests and for playing games
+before a real model is set up.
+
+A script is JSON: {"rules": [{"when": <regex>, "reply": <text> | "replies": [<text>, ...],
+"delay_s": <seconds>}], "default": <text>}. Each request is answered by the first rule whose regex
+matches the last user message (Python `re.search`, DOTALL); `replies` cycle per rule. `delay_s` makes a
+slow policy (for deadline tests). Token ids are the UTF-8 bytes of the rendered prompt and of the reply,
+each with logprob 0.0 — the reply was certain — so the trainer-facing fields are well-formed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from playpen.common.v1 import chat_pb2, checkpoint_pb2
+
+from playpen_common.checkpoints import verify_checkpoint
+from playpen_common.errors import InvalidArgument
+from playpen_policy.backend import GenerationOutput
+
+
+@dataclass
+class Rule:
+    pattern: re.Pattern[str]
+    replies: itertools.cycle
+    delay_s: float
+
+
+def load_script(source: str | Path | dict[str, Any]) -> tuple[list[Rule], str]:
+    data = source if isinstance(source, dict) else json.loads(Path(source).read_text(encoding="utf-8"))
+    rules = []
+    for index, rule in enumerate(data.get("rules", [])):
+        replies = rule.get("replies") or [rule.get("reply", "")]
+        if not all(isinstance(r, str) for r in replies):
+            raise ValueError(f"script rule #{index}: replies must be text")
+        rules.append(Rule(re.compile(rule.get("when", ""), re.DOTALL), itertools.cycle(replies),
+                          float(rule.get("delay_s", 0.0))))
+    return rules, str(data.get("default", ""))
+
+
+def render_prompt(messages: list[chat_pb2.ChatMessage]) -> str:
+    return "".join(f"<{m.role}>\n{m.content}\n" for m in messages) + "<assistant>\n"
+
+
+class ScriptedBackend:
+    name = "scripted"
+
+    def __init__(self, script: str | Path | dict[str, Any], model: str = "scripted"):
+        self.model = model
+        self.version = 0
+        self.kind = checkpoint_pb2.CHECKPOINT_KIND_UNSPECIFIED
+        self._rules, self._default = load_script(script)
+
+    async def start(self) -> None:
+        return None
+
+    async def generate(self, messages: list[chat_pb2.ChatMessage],
+                       sampling: chat_pb2.SamplingParams) -> GenerationOutput:
+        if not messages:
+            raise InvalidArgument("a generation needs at least one message")
+        version = self.version  # the version that produces the whole reply, fixed at the start
+        last_user = next((m.content for m in reversed(messages) if m.role == "user"), "")
+        text, delay = self._default, 0.0
+        for rule in self._rules:
+            if rule.pattern.search(last_user):
+                text, delay = next(rule.replies), rule.delay_s
+                break
+        if delay:
+            await asyncio.sleep(delay)
+        finish = chat_pb2.FINISH_REASON_STOP
+        if sampling.HasField("max_tokens"):
+            limited = text.encode("utf-8")[: sampling.max_tokens].decode("utf-8", errors="ignore")
+            if limited != text:
+                text, finish = limited, chat_pb2.FINISH_REASON_LENGTH
+        for stop in sampling.stop:
+            if stop and stop in text:
+                text, finish = text[: text.index(stop)], chat_pb2.FINISH_REASON_STOP
+        completion = list(text.encode("utf-8"))
+        return GenerationOutput(text=text, prompt_token_ids=list(render_prompt(messages).encode("utf-8")),
+                                completion_token_ids=completion, completion_logprobs=[0.0] * len(completion),
+                                finish_reason=finish, policy_version=version)
+
+    async def load(self, checkpoint: checkpoint_pb2.CheckpointRef) -> None:
+        verify_checkpoint(checkpoint)
+        self.version, self.kind = checkpoint.version, checkpoint.kind
+
+    async def close(self) -> None:
+        return None

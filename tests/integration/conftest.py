@@ -6,8 +6,8 @@ from pathlib import Path
 
 import grpc
 import pytest
-from playpen.gamemaster.v1 import gamemaster_pb2_grpc
 
+from playpen.gamemaster.v1 import gamemaster_pb2_grpc
 from playpen_common import launcher as servers
 
 pytestmark = pytest.mark.integration

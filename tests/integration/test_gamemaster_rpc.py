@@ -9,6 +9,7 @@ import urllib.request
 
 import grpc
 import pytest
+
 from playpen.common.v1 import episode_pb2
 from playpen.gamemaster.v1 import gamemaster_pb2 as gm
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import grpc
 import pytest
+
 from playpen.common.v1 import episode_pb2
 from playpen.gamemaster.v1 import gamemaster_pb2 as gm
 from playpen.gamemaster.v1 import gamemaster_pb2_grpc
-
 from playpen_common import launcher as servers
 from tests.integration.conftest import write_script
 

@@ -7,10 +7,10 @@ import threading
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
 from playpen.common.v1 import episode_pb2
 from playpen.gamemaster.v1 import gamemaster_pb2 as gm
 from playpen.gamemaster.v1 import gamemaster_pb2_grpc
-
 from playpen_common import launcher as servers
 from tests.integration.conftest import write_script
 

@@ -2,8 +2,8 @@ import asyncio
 import hashlib
 
 import pytest
-from playpen.common.v1 import chat_pb2, checkpoint_pb2
 
+from playpen.common.v1 import chat_pb2, checkpoint_pb2
 from playpen_common.checkpoints import verify_checkpoint
 from playpen_common.errors import FailedPrecondition, InvalidArgument
 from playpen_policy.scripted import ScriptedBackend

@@ -10,7 +10,6 @@ import hashlib
 from pathlib import Path, PurePosixPath
 
 from playpen.common.v1 import checkpoint_pb2
-
 from playpen_common.errors import FailedPrecondition, InvalidArgument
 
 _CHUNK = 1 << 20

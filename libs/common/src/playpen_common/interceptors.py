@@ -7,6 +7,7 @@ to the caller as INTERNAL without internals. Works for all four RPC shapes of gr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -62,20 +63,25 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer)
 
+    @contextlib.asynccontextmanager
+    async def _boundary(self, method: str, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+        started = time.perf_counter()
+        code = grpc.StatusCode.OK
+        try:
+            yield
+        except (asyncio.CancelledError, grpc.aio.AbortError):
+            code = context.code() or grpc.StatusCode.CANCELLED
+            raise
+        except Exception as error:  # noqa: BLE001 - this is the boundary
+            code = error.code if isinstance(error, PlaypenError) else grpc.StatusCode.INTERNAL
+            await _fail(context, method, error)
+        finally:
+            self._observe(method, _as_code(code), time.perf_counter() - started)
+
     def _wrap_unary(self, method: str, behaviour: Callable[..., Awaitable[Any]]):
         async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            started = time.perf_counter()
-            code = grpc.StatusCode.OK
-            try:
+            async with self._boundary(method, context):
                 return await behaviour(request, context)
-            except (asyncio.CancelledError, grpc.aio.AbortError):
-                code = context.code() or grpc.StatusCode.CANCELLED
-                raise
-            except Exception as error:  # noqa: BLE001 - this is the boundary
-                code = error.code if isinstance(error, PlaypenError) else grpc.StatusCode.INTERNAL
-                await _fail(context, method, error)
-            finally:
-                self._observe(method, _as_code(code), time.perf_counter() - started)
 
         return call
 
@@ -86,19 +92,9 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
             return self._wrap_unary(method, behaviour)
 
         async def call(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            started = time.perf_counter()
-            code = grpc.StatusCode.OK
-            try:
+            async with self._boundary(method, context):
                 async for item in behaviour(request, context):
                     yield item
-            except (asyncio.CancelledError, grpc.aio.AbortError):
-                code = context.code() or grpc.StatusCode.CANCELLED
-                raise
-            except Exception as error:  # noqa: BLE001 - this is the boundary
-                code = error.code if isinstance(error, PlaypenError) else grpc.StatusCode.INTERNAL
-                await _fail(context, method, error)
-            finally:
-                self._observe(method, _as_code(code), time.perf_counter() - started)
 
         return call
 

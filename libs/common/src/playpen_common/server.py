@@ -123,7 +123,7 @@ class GrpcService:
         for hook in reversed(self._shutdown_hooks):
             try:
                 await hook()
-            except Exception:  # noqa: BLE001 - one failing hook must not skip the others
+            except Exception:
                 log.exception("shutdown hook failed", service=self.name)
         self.metrics.close()
         log.info("stopped", service=self.name)

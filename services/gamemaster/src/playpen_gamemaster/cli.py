@@ -59,11 +59,11 @@ def main(argv: list[str] | None = None) -> int:
 
     import grpc
     from google.protobuf.json_format import MessageToDict
+    from tqdm import tqdm
+
     from playpen.common.v1 import chat_pb2
     from playpen.gamemaster.v1 import gamemaster_pb2 as gm
     from playpen.gamemaster.v1 import gamemaster_pb2_grpc
-    from tqdm import tqdm
-
     from playpen_common.client import sync_channel
 
     request = gm.PlayEpisodesRequest(

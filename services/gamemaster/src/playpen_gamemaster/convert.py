@@ -7,8 +7,8 @@ import math
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
-from playpen.common.v1 import chat_pb2, episode_pb2
 
+from playpen.common.v1 import chat_pb2, episode_pb2
 from playpen_gamemaster.engine import Outcome, TurnStatus
 from playpen_gamemaster.engine.runner import EpisodeResult, EpisodeStatus
 from playpen_gamemaster.instances import GameInstance

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from playpen.gamemaster.v1 import gamemaster_pb2
-
 from playpen_common.errors import InvalidArgument
 from playpen_gamemaster.catalog import InstanceCatalog
 from playpen_gamemaster.engine import GameDefinitionError

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 
 import grpc
+
 from playpen.common.v1 import chat_pb2
 from playpen.policy.v1 import policy_pb2, policy_pb2_grpc
-
 from playpen_common.client import aio_channel
 from playpen_gamemaster.engine.runner import Reply, ReplyError, Request
 
@@ -51,7 +51,7 @@ class PolicyResponder:
         try:
             response = await self._stub.Generate(call, timeout=self._timeout_s)
         except grpc.aio.AioRpcError as error:
-            reason = ("did not answer within the deadline of %.1f s" % self._timeout_s
+            reason = (f"did not answer within the deadline of {self._timeout_s:.1f} s"
                       if error.code() == grpc.StatusCode.DEADLINE_EXCEEDED else error.details())
             raise ReplyError(f"policy {self.name} failed for {request.role}: {error.code().name}: {reason}") from None
         if response is None:

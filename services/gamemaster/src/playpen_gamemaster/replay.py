@@ -59,7 +59,7 @@ class ReplayOutcome:
 
 def values_equal(computed: Any, expected: Any) -> bool:
     if expected is None:
-        return isinstance(computed, float) and math.isnan(computed) or computed is None
+        return (isinstance(computed, float) and math.isnan(computed)) or computed is None
     if isinstance(computed, float) and math.isnan(computed):
         return False
     if isinstance(expected, bool) or isinstance(computed, bool):

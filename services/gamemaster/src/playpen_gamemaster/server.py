@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from playpen.gamemaster.v1 import gamemaster_pb2, gamemaster_pb2_grpc
-
 from playpen_common.logging import configure_logging
 from playpen_common.server import GrpcService
 from playpen_gamemaster.metrics import GameMasterMetrics

@@ -7,8 +7,8 @@ import json
 from collections.abc import AsyncIterator
 
 import structlog
-from playpen.gamemaster.v1 import gamemaster_pb2, gamemaster_pb2_grpc
 
+from playpen.gamemaster.v1 import gamemaster_pb2, gamemaster_pb2_grpc
 from playpen_common.errors import InvalidArgument
 from playpen_common.logging import bound_contextvars
 from playpen_gamemaster.catalog import InstanceCatalog

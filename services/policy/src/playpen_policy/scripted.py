@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from playpen.common.v1 import chat_pb2, checkpoint_pb2
-
 from playpen_common.checkpoints import verify_checkpoint
 from playpen_common.errors import InvalidArgument
 from playpen_policy.backend import GenerationOutput

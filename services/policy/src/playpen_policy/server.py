@@ -5,7 +5,6 @@ from __future__ import annotations
 from importlib import resources
 
 from playpen.policy.v1 import policy_pb2, policy_pb2_grpc
-
 from playpen_common.logging import configure_logging
 from playpen_common.server import GrpcService
 from playpen_policy.metrics import PolicyMetrics

@@ -6,9 +6,9 @@ import asyncio
 import time
 
 import structlog
+
 from playpen.common.v1 import chat_pb2
 from playpen.policy.v1 import policy_pb2, policy_pb2_grpc
-
 from playpen_common.errors import InvalidArgument
 from playpen_policy.backend import Backend
 from playpen_policy.metrics import PolicyMetrics

@@ -63,7 +63,8 @@ def _single_words(names) -> list[str]:
 def taboo_words(wordnet, target: str, stemmer: SnowballStemmer) -> list[str] | None:
     sense = wordnet.synsets(target, "n")[0]
     candidates = _single_words(sense.lemma_names())
-    for related in sense.hypernyms() + sense.hyponyms():
+    # NLTK keeps a synset's pointers in a set: sort them, or the output depends on PYTHONHASHSEED.
+    for related in sorted(sense.hypernyms(), key=str) + sorted(sense.hyponyms(), key=str):
         candidates += _single_words(related.lemma_names())
     candidates += re.findall(r"[a-z]{3,}", sense.definition().lower())
     stopwords = english_stopwords()

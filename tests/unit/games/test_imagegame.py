@@ -6,6 +6,7 @@ import asyncio
 import math
 
 import pytest
+
 from playpen_gamemaster.engine import Outcome
 from playpen_gamemaster.engine.runner import EpisodeStatus, Reply, Request, play_episode
 from playpen_gamemaster.games.imagegame import ImageGame, generator, grids

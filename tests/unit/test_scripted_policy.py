@@ -62,3 +62,22 @@ def test_verify_refuses_bad_checkpoints(tmp_path, mutate, error, message) -> Non
     mutate(ref)
     with pytest.raises(error, match=message):
         verify_checkpoint(ref)
+
+
+def test_first_message_selects_the_role_and_last_message_the_moment() -> None:
+    backend = ScriptedBackend({"rules": [
+        {"first": "You are the critic", "reply": "agreement: yes"},
+        {"first": "You guess", "when": r"\Afeedback", "reply": "guess: again"},
+        {"first": "You guess", "reply": "guess: first"},
+    ]})
+
+    def ask(*contents: str) -> str:
+        messages = []
+        for content in contents:
+            messages += [chat_pb2.ChatMessage(role="user", content=content),
+                         chat_pb2.ChatMessage(role="assistant", content="...")]
+        return asyncio.run(backend.generate(messages[:-1], chat_pb2.SamplingParams())).text
+
+    assert ask("You guess words") == "guess: first"
+    assert ask("You guess words", "feedback: red") == "guess: again"
+    assert ask("You are the critic", "feedback: red") == "agreement: yes"

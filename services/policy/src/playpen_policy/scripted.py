@@ -1,11 +1,13 @@
 """A scripted policy: the PolicyService contract without a model, for tests and for playing games
 before a real model is set up.
 
-A script is JSON: {"rules": [{"when": <regex>, "reply": <text> | "replies": [<text>, ...],
-"delay_s": <seconds>}], "default": <text>}. Each request is answered by the first rule whose regex
-matches the last user message (Python `re.search`, DOTALL); `replies` cycle per rule. `delay_s` makes a
-slow policy (for deadline tests). Token ids are the UTF-8 bytes of the rendered prompt and of the reply,
-each with logprob 0.0 — the reply was certain — so the trainer-facing fields are well-formed.
+A script is JSON: {"rules": [{"first": <regex>, "when": <regex>, "reply": <text> | "replies": [<text>, ...],
+"delay_s": <seconds>}], "default": <text>}. Each request is answered by the first rule whose `first` regex
+matches the conversation's first user message (which says what game and role this is) and whose `when`
+regex matches the last one (Python `re.search`, DOTALL; a missing regex matches anything). `replies` cycle
+per rule. `delay_s` makes a slow policy (for deadline tests). Token ids are the UTF-8 bytes of the rendered
+prompt and of the reply, each with logprob 0.0 — the reply was certain — so the trainer-facing fields are
+well-formed.
 """
 
 from __future__ import annotations
@@ -26,9 +28,13 @@ from playpen_policy.backend import GenerationOutput
 
 @dataclass
 class Rule:
-    pattern: re.Pattern[str]
+    first: re.Pattern[str]
+    last: re.Pattern[str]
     replies: itertools.cycle
     delay_s: float
+
+    def matches(self, first_user: str, last_user: str) -> bool:
+        return bool(self.first.search(first_user) and self.last.search(last_user))
 
 
 def load_script(source: str | Path | dict[str, Any]) -> tuple[list[Rule], str]:
@@ -38,8 +44,8 @@ def load_script(source: str | Path | dict[str, Any]) -> tuple[list[Rule], str]:
         replies = rule.get("replies") or [rule.get("reply", "")]
         if not all(isinstance(r, str) for r in replies):
             raise ValueError(f"script rule #{index}: replies must be text")
-        rules.append(Rule(re.compile(rule.get("when", ""), re.DOTALL), itertools.cycle(replies),
-                          float(rule.get("delay_s", 0.0))))
+        rules.append(Rule(re.compile(rule.get("first", ""), re.DOTALL), re.compile(rule.get("when", ""), re.DOTALL),
+                          itertools.cycle(replies), float(rule.get("delay_s", 0.0))))
     return rules, str(data.get("default", ""))
 
 
@@ -64,10 +70,10 @@ class ScriptedBackend:
         if not messages:
             raise InvalidArgument("a generation needs at least one message")
         version = self.version  # the version that produces the whole reply, fixed at the start
-        last_user = next((m.content for m in reversed(messages) if m.role == "user"), "")
+        users = [m.content for m in messages if m.role == "user"] or [""]
         text, delay = self._default, 0.0
         for rule in self._rules:
-            if rule.pattern.search(last_user):
+            if rule.matches(users[0], users[-1]):
                 text, delay = next(rule.replies), rule.delay_s
                 break
         if delay:

@@ -150,3 +150,14 @@ def test_metrics_count_episodes_by_game_and_outcome(gm_stub, gamemaster, policy)
     assert "playpen_gamemaster_turn_latency_seconds_bucket" in text
     assert "playpen_gamemaster_last_progress_timestamp_seconds" in text
     assert not any(math.isnan(float(line.rsplit(" ", 1)[1])) for line in lines)
+
+
+def test_official_clembench_instances_are_a_playable_split(gm_stub, policy, clembench) -> None:
+    games = {g.name: g for g in gm_stub.ListGames(gm.ListGamesRequest(), timeout=30).games}
+    official = {c.split: c.instances for c in games["taboo"].instance_counts}["clembench"]
+    document = json.loads((clembench / "taboo" / "in" / "instances.json").read_text())
+    assert official == sum(len(e["game_instances"]) for e in document["experiments"])
+    episodes = play(gm_stub, games=["taboo"], split="clembench", experiments=["high_en"], instances_per_game=2,
+                    default_player=player(policy.target))
+    assert {e.experiment for e in episodes} == {"high_en"}
+    assert all(e.status == episode_pb2.EPISODE_STATUS_COMPLETED and e.split == "clembench" for e in episodes)

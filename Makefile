@@ -10,7 +10,7 @@ PROTOS := $(shell find proto -name '*.proto' | sort)
 FIXTURES ?= ../shared/parity
 PYTEST_ARGS ?=
 
-.PHONY: help setup proto proto-lint lint test test-slow replay run instances clean
+.PHONY: help setup proto proto-lint lint test test-slow replay run instances clean k8s-check
 
 help:
 	@echo "make run        install (first time) and run the embedded default locally"
@@ -19,6 +19,7 @@ help:
 	@echo "make lint       ruff + buf lint"
 	@echo "make proto      regenerate the Python code of proto/"
 	@echo "make instances  regenerate the shipped game instances (needs Debian's wordnet-base)"
+	@echo "make k8s-check  render, lint and validate the Helm chart offline (installs .venv-k8s first time)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,5 +61,18 @@ run: $(STAMP)
 instances: $(STAMP)
 	$(BIN)/python -m playpen_gamemaster.instances.generated
 
+# Kubernetes tooling lives in its own venv so that nothing of it reaches the services' environment.
+K8S_VENV := .venv-k8s
+K8S_STAMP := $(K8S_VENV)/.installed
+
+$(K8S_STAMP): k8s/requirements.txt
+	$(PYTHON) -m venv $(K8S_VENV)
+	$(K8S_VENV)/bin/pip install --quiet --upgrade pip
+	$(K8S_VENV)/bin/pip install --quiet -r k8s/requirements.txt
+	touch $(K8S_STAMP)
+
+k8s-check: $(K8S_STAMP)
+	$(K8S_VENV)/bin/python scripts/k8s_check.py
+
 clean:
-	rm -rf $(VENV) $(PROTO_OUT)/playpen .pytest_cache
+	rm -rf $(VENV) $(K8S_VENV) $(PROTO_OUT)/playpen .pytest_cache

@@ -2,7 +2,8 @@
 
 Retries are declared once, in the channel's service config, and only for UNAVAILABLE (the server was
 not reachable or is starting): every other failure is the caller's to handle. Every call still needs
-its own timeout.
+its own timeout. Calls are balanced round-robin over every address the name resolves to, so one channel
+to a headless Kubernetes Service spreads its load over all ready replicas.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ DEFAULT_MAX_MESSAGE_BYTES = 64 << 20
 
 def retry_service_config(max_attempts: int = 4) -> str:
     return json.dumps({
+        "loadBalancingConfig": [{"round_robin": {}}],
         "methodConfig": [{
             "name": [{}],
             "retryPolicy": {

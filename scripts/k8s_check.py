@@ -1,0 +1,277 @@
+"""`make k8s-check`: render, lint and validate the Helm chart in k8s/helm/playpen, offline.
+
+For each value set (the chart's defaults, and ci/gpu-values.yaml) it
+  1. lints the chart (Helm v4 through helm-python-sdk, no binary, no cluster),
+  2. renders it and parses every manifest,
+  3. validates every object against the strict (no unknown fields) JSON schemas of each Kubernetes version in
+     KUBE_VERSIONS with kubernetes-validate: the chart's floor (Chart.yaml kubeVersion) catches fields too new
+     for it, the newest bundled one catches removed APIs,
+  4. checks what no schema can: Services, the PodDisruptionBudget and the ServiceMonitor select pods and ports
+     that exist, env and annotations agree with the container ports, probes, hardening, and that the pod
+     outlives the service's drain.
+Then it lints the services' Dockerfiles with hadolint (they cannot be built here).
+It prints one line per step and a summary, and exits 1 on any problem. Runs in .venv-k8s (k8s/requirements.txt).
+
+    scripts/k8s_check.py [--chart DIR] [--dump DIR]   # --dump writes each value set's objects as JSON
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import helm_python as helm
+import kubernetes_validate
+import yaml
+from kubernetes_validate.utils import SchemaNotFoundError
+
+REPO = Path(__file__).resolve().parent.parent
+CHART = REPO / "k8s" / "helm" / "playpen"
+KUBE_VERSIONS = ("1.30.0", "1.37.0")
+RELEASE, NAMESPACE = "playpen", "playpen"
+# What each value set must render; a template that silently renders nothing is a problem too.
+VALUE_SETS = {
+    "default": (None, {"Deployment": 2, "PodDisruptionBudget": 1, "Service": 2}),
+    "gpu": ("ci/gpu-values.yaml", {"ConfigMap": 1, "Deployment": 2, "PodDisruptionBudget": 1, "Service": 2,
+                                   "ServiceMonitor": 1}),
+}
+DOCKERFILES = sorted(REPO.glob("services/*/Dockerfile"))
+LINT_SEVERITY = {0: "unknown", 1: "info", 2: "warning", 3: "error"}
+
+
+def counted(problems: list) -> str:
+    return f"{len(problems)} problem" + ("" if len(problems) == 1 else "s")
+
+
+def ref(obj: dict) -> str:
+    return f"{obj.get('kind')}/{obj.get('metadata', {}).get('name')}"
+
+
+def selects(selector: dict, labels: dict) -> bool:
+    return bool(selector) and all(labels.get(key) == value for key, value in selector.items())
+
+
+def lint(chart: Path, values: dict | None) -> tuple[list[str], list[str]]:
+    """Helm's lint at each Kubernetes version; findings other than "info" are problems (deduplicated)."""
+    problems, notes = {}, {}
+    for version in KUBE_VERSIONS:
+        report = helm.lint(chart, values, strict=True, namespace=NAMESPACE, kube_version=f"v{version}")
+        for message in report.get("messages", []):
+            line = f"{LINT_SEVERITY.get(message['severity'], '?')}: {message['path']}: {message['error']}"
+            (notes if message["severity"] == 1 else problems)[line] = None
+        if not problems:  # errors that came without a message of their own
+            problems.update((f"lint: {error}", None) for error in report.get("errors", []))
+    return [f"lint {line}" for line in problems], list(notes)
+
+
+def render(chart: Path, values: dict | None) -> list[dict]:
+    with helm.Chart.load(chart) as loaded:
+        manifests = loaded.render(values, name=RELEASE, namespace=NAMESPACE, is_install=True)
+    objects = []
+    for template, text in sorted(manifests.items()):
+        if template.endswith(".yaml"):
+            objects += [obj for obj in yaml.safe_load_all(text) if obj]
+    return objects
+
+
+def validate_schemas(objects: list[dict]) -> tuple[list[str], list[str]]:
+    problems, unschemed = [], set()
+    for obj in objects:
+        for version in KUBE_VERSIONS:
+            try:
+                kubernetes_validate.validate(obj, version, strict=True)
+            except kubernetes_validate.ValidationError as error:
+                path = ".".join(str(part) for part in error.path) or "<root>"
+                problems.append(f"{ref(obj)}: schema {version}: {path}: {error.message}")
+            except SchemaNotFoundError:
+                if obj["kind"] not in CUSTOM_RESOURCES:
+                    problems.append(f"{ref(obj)}: no schema for {obj['apiVersion']} in Kubernetes {version}")
+                unschemed.add(obj["kind"])
+    return problems, sorted(unschemed)
+
+
+def check_deployment(deployment: dict, config_maps: set[str]) -> list[str]:
+    problems = []
+    pod = deployment["spec"]["template"]
+    spec = pod["spec"]
+
+    def say(message: str) -> None:
+        problems.append(f"{ref(deployment)}: {message}")
+
+    if not selects(deployment["spec"]["selector"].get("matchLabels", {}), pod["metadata"].get("labels", {})):
+        say("selector does not match its own pod labels")
+    if spec.get("enableServiceLinks") is not False:
+        say("enableServiceLinks must be false (service links inject PLAYPEN_*_PORT=tcp://…)")
+    if spec.get("securityContext", {}).get("runAsNonRoot") is not True:
+        say("pod must run as non-root")
+    tmp_volumes = {v["name"] for v in spec.get("volumes", []) if "emptyDir" in v}
+    volumes = {v["name"]: v for v in spec.get("volumes", [])}
+    for volume in volumes.values():
+        if "configMap" in volume and volume["configMap"]["name"] not in config_maps:
+            say(f"volume {volume['name']} mounts ConfigMap {volume['configMap']['name']}, which is not rendered")
+    for container in spec["containers"]:
+        name = f"container {container['name']}"
+        security = container.get("securityContext", {})
+        if security.get("readOnlyRootFilesystem") is not True or security.get("allowPrivilegeEscalation") is not False:
+            say(f"{name}: needs readOnlyRootFilesystem and no privilege escalation")
+        if "ALL" not in security.get("capabilities", {}).get("drop", []):
+            say(f"{name}: must drop ALL capabilities")
+        if not any(m["mountPath"] == "/tmp" and m["name"] in tmp_volumes for m in container.get("volumeMounts", [])):
+            say(f"{name}: /tmp must be an emptyDir (the root filesystem is read-only)")
+        if ":" not in container["image"].rsplit("/", 1)[-1]:
+            say(f"{name}: image {container['image']} has no tag")
+        ports = {p["name"]: p["containerPort"] for p in container.get("ports", [])}
+        env = {e["name"]: e.get("value") for e in container.get("env", [])}
+        prefix = f"PLAYPEN_{container['name'].upper()}_"
+        for setting, port in (("PORT", "grpc"), ("METRICS_PORT", "metrics")):
+            if port not in ports or env.get(prefix + setting) != str(ports[port]):
+                say(f"{name}: {prefix}{setting}={env.get(prefix + setting)} but container port {port} is "
+                    f"{ports.get(port)}")
+        if pod["metadata"].get("annotations", {}).get("prometheus.io/port") != str(ports.get("metrics")):
+            say("prometheus.io/port annotation differs from the metrics container port")
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            if container.get(probe, {}).get("grpc", {}).get("port") != ports.get("grpc"):
+                say(f"{name}: {probe} must be a gRPC health probe on the grpc port")
+        grace = float(env.get(prefix + "GRACE_PERIOD_S") or 10)
+        if not spec.get("terminationGracePeriodSeconds", 30) > grace:
+            say(f"terminationGracePeriodSeconds {spec.get('terminationGracePeriodSeconds', 30)} must exceed "
+                f"the drain of {grace} s")
+        for mount in container.get("volumeMounts", []):
+            if mount["name"] not in volumes:
+                say(f"{name}: mounts undefined volume {mount['name']}")
+    return problems
+
+
+def pods_and_ports(objects: list[dict]) -> list[tuple[dict, set]]:
+    """(pod labels, names and numbers of its container ports) for every Deployment."""
+    result = []
+    for deployment in (o for o in objects if o["kind"] == "Deployment"):
+        template = deployment["spec"]["template"]
+        ports = set()
+        for container in template["spec"]["containers"]:
+            ports |= {p.get("name") for p in container.get("ports", [])}
+            ports |= {p["containerPort"] for p in container.get("ports", [])}
+        result.append((template["metadata"].get("labels", {}), ports))
+    return result
+
+
+def check_service_monitor(monitor: dict, objects: list[dict]) -> list[str]:
+    """prometheus-operator's CRD ships no schema here: check the fields this chart relies on."""
+    problems = []
+    if monitor["apiVersion"] != "monitoring.coreos.com/v1":
+        problems.append(f"{ref(monitor)}: apiVersion must be monitoring.coreos.com/v1")
+    selector = monitor.get("spec", {}).get("selector", {}).get("matchLabels", {})
+    services = [s for s in objects if s["kind"] == "Service" and selects(selector, s["metadata"].get("labels", {}))]
+    if not services:
+        problems.append(f"{ref(monitor)}: selects no Service")
+    for endpoint in monitor.get("spec", {}).get("endpoints", []):
+        for service in services:
+            if endpoint.get("port") not in {p.get("name") for p in service["spec"]["ports"]}:
+                problems.append(f"{ref(monitor)}: {ref(service)} has no port named {endpoint.get('port')}")
+    return problems
+
+
+CUSTOM_RESOURCES = {"ServiceMonitor": check_service_monitor}
+
+
+def check_consistency(objects: list[dict], expected: dict[str, int]) -> list[str]:
+    problems = []
+    kinds = Counter(obj["kind"] for obj in objects)
+    if kinds != Counter(expected):
+        problems.append(f"rendered {dict(sorted(kinds.items()))}, expected {expected}")
+    duplicates = [name for name, count in Counter(ref(o) for o in objects).items() if count > 1]
+    problems += [f"{name}: rendered twice" for name in duplicates]
+    config_maps = {o["metadata"]["name"] for o in objects if o["kind"] == "ConfigMap"}
+    for obj in objects:
+        if "app.kubernetes.io/name" not in obj["metadata"].get("labels", {}):
+            problems.append(f"{ref(obj)}: lacks the recommended labels")
+        if obj["kind"] == "Deployment":
+            problems += check_deployment(obj, config_maps)
+    pods = pods_and_ports(objects)
+    for service in (o for o in objects if o["kind"] == "Service"):
+        matched = [ports for labels, ports in pods if selects(service["spec"].get("selector", {}), labels)]
+        if len(matched) != 1:
+            problems.append(f"{ref(service)}: selects the pods of {len(matched)} Deployments, not 1")
+        for port in service["spec"]["ports"] if matched else []:
+            if port.get("targetPort", port["port"]) not in matched[0]:
+                problems.append(f"{ref(service)}: targetPort {port.get('targetPort')} is no container port")
+    for budget in (o for o in objects if o["kind"] == "PodDisruptionBudget"):
+        if not any(selects(budget["spec"]["selector"].get("matchLabels", {}), labels) for labels, _ in pods):
+            problems.append(f"{ref(budget)}: selects no pods")
+    for monitor in (o for o in objects if o["kind"] in CUSTOM_RESOURCES):
+        problems += CUSTOM_RESOURCES[monitor["kind"]](monitor, objects)
+    for config_map in (o for o in objects if o["kind"] == "ConfigMap"):
+        for key, text in config_map.get("data", {}).items():
+            if key.endswith(".json"):
+                try:
+                    json.loads(text)
+                except json.JSONDecodeError as error:
+                    problems.append(f"{ref(config_map)}: {key} is not JSON: {error}")
+    return problems
+
+
+def check_value_set(chart: Path, label: str, values_file: str | None, expected: dict[str, int],
+                    dump: Path | None) -> list[str]:
+    try:
+        values = helm.values_from_yaml((chart / values_file).read_text()) if values_file else None
+    except (OSError, helm.HelmError) as error:
+        return [f"[{label}] values {values_file}: {error}"]
+    problems, notes = lint(chart, values)
+    print(f"  {label:<8} lint: {counted(problems)}" + (f" ({'; '.join(notes)})" if notes else ""))
+    try:
+        objects = render(chart, values)
+    except helm.HelmError as error:
+        print(f"  {label:<8} render failed")
+        return [f"[{label}] {problem}" for problem in [*problems, f"render: {error}"]]
+    print(f"  {label:<8} rendered {len(objects)} objects: {', '.join(ref(o) for o in objects)}")
+    if dump is not None:
+        dump.mkdir(parents=True, exist_ok=True)
+        (dump / f"{label}.json").write_text(json.dumps(objects, indent=1))
+    schema_problems, unschemed = validate_schemas(objects)
+    print(f"  {label:<8} strict schemas, Kubernetes {' and '.join(KUBE_VERSIONS)}: {counted(schema_problems)}"
+          + (f" ({', '.join(unschemed)}: a CRD without a bundled schema, checked structurally)" if unschemed else ""))
+    consistency = check_consistency(objects, expected)
+    print(f"  {label:<8} consistency (selectors, ports, probes, env, hardening, drain): {counted(consistency)}")
+    return [f"[{label}] {problem}" for problem in [*problems, *schema_problems, *consistency]]
+
+
+def lint_dockerfiles() -> list[str]:
+    hadolint = Path(sys.executable).parent / "hadolint"
+    if not DOCKERFILES:
+        return ["no services/*/Dockerfile found"]
+    result = subprocess.run([str(hadolint), "--no-color", *map(str, DOCKERFILES)], capture_output=True, text=True)
+    findings = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    if result.returncode and not findings:
+        findings = [f"hadolint exited {result.returncode}"]
+    names = ", ".join(str(path.relative_to(REPO)) for path in DOCKERFILES)
+    print(f"  {'docker':<8} hadolint {names}: {counted(findings)}")
+    return [f"[docker] {finding}" for finding in findings]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--chart", type=Path, default=CHART, help="chart directory (default: %(default)s)")
+    parser.add_argument("--dump", type=Path, help="write each value set's rendered objects to DIR/<set>.json")
+    args = parser.parse_args(argv)
+    with helm.Chart.load(args.chart) as chart:
+        title = f"{chart.name} {chart.version}"
+    print(f"k8s-check: chart {title} at {args.chart}, Helm {helm.helm_sdk_version()}, "
+          f"kubernetes-validate {kubernetes_validate.__version__}")
+    problems = []
+    for label, (values_file, expected) in VALUE_SETS.items():
+        problems += check_value_set(args.chart, label, values_file, expected, args.dump)
+    problems += lint_dockerfiles()
+    for problem in problems:
+        print(f"PROBLEM {problem}")
+    verdict = "FAILED" if problems else "OK"
+    print(f"k8s-check: {verdict}: {len(VALUE_SETS)} value sets and {len(DOCKERFILES)} Dockerfiles, "
+          f"Kubernetes {', '.join(KUBE_VERSIONS)} (strict), {counted(problems)}")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

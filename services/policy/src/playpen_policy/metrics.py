@@ -10,7 +10,8 @@ class PolicyMetrics(ServiceMetrics):
         super().__init__("policy")
         self.requests = self.counter("requests_total", "Generate calls, by outcome", ["outcome"])
         self.tokens = self.counter("generated_tokens_total", "Completion tokens generated")
-        self.running = self.gauge("running_requests", "Generate calls being served now")
+        self.running = self.gauge("running_requests", "Generate calls being served now (the running batch)")
+        self.queued = self.gauge("queued_requests", "Generate calls waiting for a weight swap to finish")
         self.version = self.gauge("policy_version", "Weight version now serving")
         self.first_token = self.histogram("time_to_first_token_seconds", "Time to the first token")
         self.reload = self.histogram("reload_duration_seconds", "Time to swap in new weights",

@@ -1,12 +1,19 @@
-"""Process bootstrap of the policy service: the backend loads first (startup), then it reports ready."""
+"""Process bootstrap of the policy service.
+
+Startup is apart from readiness: the gRPC server binds at once (NOT_SERVING), the engine loads, a follower
+catches up with the newest committed checkpoint, and only then does health turn SERVING.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from importlib import resources
 
 from playpen.policy.v1 import policy_pb2, policy_pb2_grpc
 from playpen_common.logging import configure_logging
 from playpen_common.server import GrpcService
+from playpen_policy.follow import Follower
 from playpen_policy.metrics import PolicyMetrics
 from playpen_policy.service import PolicyServicer
 from playpen_policy.settings import PolicySettings
@@ -15,10 +22,14 @@ SERVICE_NAME = policy_pb2.DESCRIPTOR.services_by_name["PolicyService"].full_name
 
 
 def make_backend(settings: PolicySettings):
-    from playpen_policy.scripted import ScriptedBackend
+    if settings.backend == "scripted":
+        from playpen_policy.scripted import ScriptedBackend
 
-    script = settings.script or str(resources.files("playpen_policy") / "data" / "scripted_players.json")
-    return ScriptedBackend(script, model=settings.model_name)
+        script = settings.script or str(resources.files("playpen_policy") / "data" / "scripted_players.json")
+        return ScriptedBackend(script, model=settings.model_name or "scripted")
+    from playpen_policy.vllm_backend import VllmBackend  # imports torch and vLLM: only here
+
+    return VllmBackend(settings)
 
 
 async def serve(settings: PolicySettings) -> None:
@@ -30,9 +41,22 @@ async def serve(settings: PolicySettings) -> None:
     service.add(policy_pb2_grpc.add_PolicyServiceServicer_to_server, servicer, SERVICE_NAME)
     service.on_shutdown(backend.close)
     service.install_signal_handlers()
-    # Bound but not ready while the model loads: startup probes see the port, readiness waits.
     await service.start(ready=False)
-    await backend.start()
-    servicer.ready()
-    await service.set_serving(True)
-    await service.wait()
+    follower_task: asyncio.Task | None = None
+    try:
+        await backend.start()
+        if settings.follow_trainer or settings.follow_dir is not None:
+            follower = Follower(servicer.load, trainer=settings.follow_trainer, directory=settings.follow_dir,
+                                poll_s=settings.follow_poll_s)
+            service.on_shutdown(follower.close)
+            await follower.catch_up()
+            follower_task = asyncio.create_task(follower.run())
+        servicer.ready()
+        await service.set_serving(True)
+        await service.wait()
+    finally:
+        if follower_task is not None:
+            follower_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await follower_task
+        await service.stop(reason="exiting")

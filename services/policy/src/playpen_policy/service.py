@@ -9,7 +9,7 @@ import structlog
 
 from playpen.common.v1 import chat_pb2
 from playpen.policy.v1 import policy_pb2, policy_pb2_grpc
-from playpen_common.errors import InvalidArgument
+from playpen_common.errors import InvalidArgument, NotReady
 from playpen_policy.backend import Backend
 from playpen_policy.metrics import PolicyMetrics
 
@@ -50,8 +50,11 @@ class PolicyServicer(policy_pb2_grpc.PolicyServiceServicer):
     def ready(self) -> None:
         self._state = policy_pb2.SERVING_STATE_READY
         self._metrics.version.set(self._backend.version)
+        self._metrics.queued.set_function(lambda: getattr(self._backend, "queued", 0))
 
     async def Generate(self, request, context):
+        if self._state == policy_pb2.SERVING_STATE_STARTING:
+            raise NotReady("the model is still loading")
         validate_generate(request, self._max_prompt_chars)
         started = time.perf_counter()
         self._running += 1
@@ -77,23 +80,29 @@ class PolicyServicer(policy_pb2_grpc.PolicyServiceServicer):
             timings=policy_pb2.Timings(queue_s=output.queue_s, first_token_s=output.first_token_s, total_s=total),
         )
 
-    async def LoadWeights(self, request, context):
-        if not request.HasField("checkpoint"):
-            raise InvalidArgument("LoadWeights needs a checkpoint reference")
+    async def load(self, checkpoint) -> float:
+        """Verify and swap in a checkpoint (LoadWeights, and the follower); returns the seconds it took."""
         started = time.perf_counter()
         async with self._load_lock:
             previous, self._state = self._state, policy_pb2.SERVING_STATE_RELOADING
             try:
-                await self._backend.load(request.checkpoint)
+                await self._backend.load(checkpoint)
             finally:
                 self._state = previous
         seconds = time.perf_counter() - started
         self._metrics.reload.observe(seconds)
         self._metrics.version.set(self._backend.version)
         log.info("weights loaded", policy_version=self._backend.version, seconds=round(seconds, 3))
+        return seconds
+
+    async def LoadWeights(self, request, context):
+        if not request.HasField("checkpoint"):
+            raise InvalidArgument("LoadWeights needs a checkpoint reference")
+        seconds = await self.load(request.checkpoint)
         return policy_pb2.LoadWeightsResponse(policy_version=self._backend.version, load_s=seconds)
 
     async def GetStatus(self, request, context):
         return policy_pb2.GetStatusResponse(
             model=self._backend.model, policy_version=self._backend.version, kind=self._backend.kind,
-            state=self._state, running_requests=self._running, backend=self._backend.name)
+            state=self._state, running_requests=self._running, backend=self._backend.name,
+            queued_requests=getattr(self._backend, "queued", 0))

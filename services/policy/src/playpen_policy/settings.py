@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from playpen_common.settings import ServiceSettings
+
+DEFAULT_MODEL = Path.home() / ".cache" / "playpen" / "models" / "SmolLM2-135M-Instruct"
 
 
 class PolicySettings(ServiceSettings):
@@ -17,7 +19,38 @@ class PolicySettings(ServiceSettings):
     port: int = Field(50052, ge=0, le=65535, description="gRPC port; 0 picks a free one")
     metrics_port: int = Field(9102, ge=-1, le=65535,
                               description="Prometheus /metrics HTTP port; 0 picks a free one, -1 disables")
-    backend: Literal["scripted"] = Field("scripted", description="engine behind the API")
-    script: Path | None = Field(None, description="scripted backend: rules file (default: the built-in one)")
-    model_name: str = Field("scripted", description="name reported for the served model")
+    backend: Literal["vllm", "scripted"] = Field("vllm", description="engine behind the API")
+    model: str = Field(str(DEFAULT_MODEL), description="HF model directory (or a model id in the local HF cache)")
+    model_name: str = Field("", description="name reported for the served model (default: the model's folder)")
     max_prompt_chars: int = Field(1 << 20, ge=1, description="longest accepted prompt, characters in all")
+    default_max_tokens: int = Field(256, ge=1, description="generated tokens when a request sets no max_tokens")
+
+    # vLLM
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where the engine runs")
+    dtype: str = Field("auto", description="weights dtype; auto = float32 on CPU, bfloat16 on CUDA")
+    max_model_len: int = Field(0, ge=0, description="longest prompt + completion, tokens; 0 = the model's own")
+    memory_fraction: float = Field(
+        0.0, ge=0, le=1, description="share of memory for weights + KV cache (vLLM's gpu_memory_utilization; "
+                                     "on CPU a share of host memory); 0 = 0.3 on CPU, 0.9 on CUDA")
+    enforce_eager: bool | None = Field(None, description="skip graph capture (fast start); default: on CPU only")
+    enable_lora: bool = Field(False, description="serve LoRA adapters (LoadWeights of kind LORA)")
+    max_lora_rank: int = Field(16, ge=1, description="largest LoRA rank accepted")
+    reload_mode: Literal["restart", "drain"] = Field(
+        "restart", description="full-weight swap: restart = abort in-flight requests and run them again on the "
+                               "new weights (fast swap); drain = let them finish first")
+    warmup: bool = Field(True, description="run a short generation before reporting ready")
+    seed: int = Field(0, description="engine seed")
+
+    # follow mode: load every committed checkpoint
+    follow_trainer: str = Field("", description="host:port of a TrainerService whose checkpoints to follow")
+    follow_dir: Path | None = Field(None, description="checkpoint root (v*/manifest.json) to follow without trainer")
+    follow_poll_s: float = Field(1.0, gt=0, description="how often follow_dir is scanned, seconds")
+
+    # scripted backend
+    script: Path | None = Field(None, description="scripted backend: rules file (default: the built-in one)")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> PolicySettings:
+        if self.follow_trainer and self.follow_dir is not None:
+            raise ValueError("follow either a trainer or a checkpoint directory, not both")
+        return self

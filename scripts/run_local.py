@@ -1,7 +1,7 @@
 """`make run`: bring the services up as local processes, play games, print clembench's table.
 
-At this stage the policy is the scripted one (no model yet): the run shows the whole path — game master,
-gRPC, policy, scoring, clemscore — on any machine. Ctrl-C stops every process this script started.
+The policy is SmolLM2-135M-Instruct under vLLM on CPU (from the policy's own environment, .venv-policy),
+or with `--policy scripted` the rule-based stand-in. Ctrl-C stops every process this script started.
 """
 
 from __future__ import annotations
@@ -19,16 +19,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
     parser.add_argument("--split", default="validation")
     parser.add_argument("--instances", type=int, default=5, help="instances per game")
+    parser.add_argument("--policy", choices=["vllm", "scripted"], default="vllm",
+                        help="the model under vLLM (default) or the scripted stand-in")
     args, play_args = parser.parse_known_args(argv)
+    policy_command = ["playpen-policy", "--backend", "scripted"]
+    if args.policy == "vllm":
+        executable = Path(__file__).resolve().parents[1] / ".venv-policy" / "bin" / "playpen-policy"
+        if not executable.exists():
+            print(f"{executable} is missing: run `make setup` (or use --policy scripted)", file=sys.stderr)
+            return 2
+        policy_command = [str(executable)]
     args.out.mkdir(parents=True, exist_ok=True)
     started: list[launcher.Service] = []
     try:
         print(f"starting services (logs in {args.out}/)")
-        policy = launcher.start("policy", ["playpen-policy"], args.out)
+        policy = launcher.start("policy", policy_command, args.out, timeout=600)
         started.append(policy)
-        gamemaster = launcher.start("gamemaster", ["playpen-gamemaster"], args.out)
+        gamemaster = launcher.start("gamemaster", ["playpen-gamemaster", "--policy-timeout-s", "600"], args.out)
         started.append(gamemaster)
-        print(f"policy (scripted) on {policy.target}, game master on {gamemaster.target}")
+        print(f"policy ({args.policy}) on {policy.target}, game master on {gamemaster.target}")
         from playpen_gamemaster.cli import main as play
 
         return play(["--gamemaster", gamemaster.target, "--policy", policy.target, "--split", args.split,

@@ -18,7 +18,8 @@ REPO = Path(__file__).resolve().parents[2]
 def test_run_local_plays_every_training_game_and_stops_its_services(tmp_path: Path) -> None:
     out = tmp_path / "run"
     finished = subprocess.run([sys.executable, str(REPO / "scripts" / "run_local.py"), "--out", str(out),
-                               "--instances", "2"], cwd=REPO, capture_output=True, text=True, timeout=600)
+                               "--instances", "2", "--policy", "scripted"], cwd=REPO, capture_output=True,
+                              text=True, timeout=600)
     assert finished.returncode == 0, finished.stdout + finished.stderr
     episodes = [json.loads(line) for line in (out / "episodes.jsonl").read_text().splitlines()]
     assert sorted({e["game"] for e in episodes}) == sorted(TRAINING_GAMES)

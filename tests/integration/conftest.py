@@ -60,3 +60,23 @@ def shared_or_none():
 def gm_stub(gamemaster: servers.Service) -> Iterator[gamemaster_pb2_grpc.GameMasterServiceStub]:
     with grpc.insecure_channel(gamemaster.target) as channel:
         yield gamemaster_pb2_grpc.GameMasterServiceStub(channel)
+
+
+POLICY_VENV_BIN = Path(__file__).resolve().parents[2] / ".venv-policy" / "bin"
+
+
+@pytest.fixture(scope="module")
+def smollm2_policy(workdir: Path) -> Iterator[servers.Service]:
+    """The real policy: vLLM on CPU serving SmolLM2-135M-Instruct, from the policy's own environment."""
+    import os
+
+    executable = POLICY_VENV_BIN / "playpen-policy"
+    if not executable.exists():
+        message = f"the policy environment is not installed ({executable}); run `make setup`"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    service = servers.start("smollm2-policy", [str(executable)], workdir, timeout=300,
+                            env={"VLLM_CPU_KVCACHE_SPACE": "2"})
+    yield service
+    assert service.stop() == 0, service.log()[-3000:]

@@ -59,3 +59,38 @@ def policy(workdir: Path, tiny_model: Path) -> Iterator[launcher.Service]:
 def stub(policy: launcher.Service) -> Iterator[policy_pb2_grpc.PolicyServiceStub]:
     with grpc.insecure_channel(policy.target) as channel:
         yield policy_pb2_grpc.PolicyServiceStub(channel)
+
+
+def make_lora(root: Path, version: int, seed: int, base: Path, *, rank: int = 8,
+              alpha: int = 16) -> tuple[checkpoint_pb2.CheckpointRef, Path]:
+    """A committed PEFT LoRA adapter on q_proj/v_proj, and beside it the base weights with the adapter merged
+    in (W + alpha/rank · B·A), which transformers can run as the reference."""
+    import json
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    directory = version_dir(root, version)
+    directory.mkdir(parents=True)
+    weights = load_file(str(base / "model.safetensors"))
+    generator = torch.Generator().manual_seed(seed)
+    adapter = {}
+    for name in [n for n in weights if n.endswith(("q_proj.weight", "v_proj.weight"))]:
+        out_features, in_features = weights[name].shape
+        a = torch.randn(rank, in_features, generator=generator) * 0.3
+        b = torch.randn(out_features, rank, generator=generator) * 0.3
+        prefix = "base_model.model." + name.removesuffix(".weight")
+        adapter[f"{prefix}.lora_A.weight"], adapter[f"{prefix}.lora_B.weight"] = a, b
+        weights[name] = weights[name] + (alpha / rank) * (b @ a)
+    save_file(adapter, str(directory / "adapter_model.safetensors"))
+    (directory / "adapter_config.json").write_text(json.dumps({
+        "peft_type": "LORA", "task_type": "CAUSAL_LM", "r": rank, "lora_alpha": alpha, "lora_dropout": 0.0,
+        "target_modules": ["q_proj", "v_proj"], "bias": "none", "fan_in_fan_out": False,
+        "base_model_name_or_path": str(base)}))
+    merged = root / f"merged-{version}"
+    merged.mkdir()
+    save_file(weights, str(merged / "model.safetensors"), metadata={"format": "pt"})
+    (merged / "config.json").write_text((base / "config.json").read_text())
+    ref = commit_manifest(directory, checkpoint_pb2.CheckpointRef(
+        version=version, kind=checkpoint_pb2.CHECKPOINT_KIND_LORA, step=version))
+    return ref, merged

@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--instances", type=int, default=5, help="instances per game (0 = all)")
     parser.add_argument("--group-size", type=int, default=1, help="plays of each instance")
     parser.add_argument("--temperature", type=float, default=0.0)
-    parser.add_argument("--max-tokens", type=int, default=200)
+    parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("runs/play"), help="folder for episodes.jsonl")
     args = parser.parse_args(argv)

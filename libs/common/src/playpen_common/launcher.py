@@ -85,10 +85,13 @@ def start(name: str, command: list[str], workdir: Path, *, env: dict[str, str] |
 
     service._reader = threading.Thread(target=pump, daemon=True)
     service._reader.start()
-    if not bound.wait(timeout) or process.poll() is not None or not service.grpc_port:
+    try:
+        if not bound.wait(timeout) or process.poll() is not None or not service.grpc_port:
+            raise ServiceFailed(f"{name} did not bind a port")
+        wait_healthy(service.target, timeout=timeout)
+    except (ServiceFailed, grpc.RpcError) as failure:
         service.stop()
-        raise ServiceFailed(f"{name} did not start:\n{service.log()[-4000:]}")
-    wait_healthy(service.target, timeout=timeout)
+        raise ServiceFailed(f"{name} did not start ({failure}):\n{service.log()[-4000:]}") from None
     return service
 
 

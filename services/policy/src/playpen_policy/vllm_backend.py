@@ -85,6 +85,8 @@ class VllmBackend:
         from vllm.engine.arg_utils import AsyncEngineArgs
 
         on_cpu = self._device() == "cpu"
+        if on_cpu:
+            os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", f"{self._settings.cpu_kv_cache_gib:g}")
         dtype = self._settings.dtype if self._settings.dtype != "auto" else ("float32" if on_cpu else "bfloat16")
         fraction = self._settings.memory_fraction or (0.3 if on_cpu else 0.9)
         eager = self._settings.enforce_eager if self._settings.enforce_eager is not None else on_cpu
@@ -108,7 +110,6 @@ class VllmBackend:
     async def start(self) -> None:
         from vllm.v1.engine.async_llm import AsyncLLM
 
-        os.environ.setdefault("VLLM_CONFIGURE_LOGGING", "0")  # vLLM's loggers go through ours
         started = time.perf_counter()
         self._engine = AsyncLLM.from_engine_args(self._engine_args())
         self._tokenizer = self._engine.tokenizer

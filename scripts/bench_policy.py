@@ -1,0 +1,248 @@
+"""`make bench-policy`: the policy's throughput through the whole stack, its weight-swap latency under load,
+and its LoRA swap time. The last line printed is one JSON object.
+
+- stack_ratio: completion tokens/s of episodes played through game master → gRPC → policy (vLLM), divided
+  by raw `vllm.LLM.generate` on the same prompts with the same completion lengths, measured in this run on
+  this machine (the stack's servers are stopped before the raw engine starts, so both get the same cores).
+- reload_s: from a full-weights checkpoint being committed (its manifest renamed into place) to the first
+  reply tagged with its version, while clients keep the policy busy; the replica follows the checkpoint
+  directory. failed_requests counts every failed call during those reloads.
+- lora_swap_s: LoadWeights of a LoRA adapter, call to return (verification + adapter load), under load.
+
+Run it with the policy environment's Python (it needs vLLM for the raw baseline).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+GAMEMASTER = REPO / ".venv" / "bin" / "playpen-gamemaster"
+POLICY = REPO / ".venv-policy" / "bin" / "playpen-policy"
+
+
+def stack_phase(model: str, workdir: Path, instances: int, max_tokens: int) -> dict:
+    import grpc
+
+    from playpen.common.v1 import chat_pb2
+    from playpen.gamemaster.v1 import gamemaster_pb2 as gm
+    from playpen.gamemaster.v1 import gamemaster_pb2_grpc
+    from playpen_common import launcher
+
+    policy = launcher.start("bench-policy", [str(POLICY), "--model", model], workdir, timeout=600)
+    gamemaster = launcher.start("bench-gamemaster", [str(GAMEMASTER), "--policy-timeout-s", "600"], workdir)
+    try:
+        with grpc.insecure_channel(gamemaster.target) as channel:
+            stub = gamemaster_pb2_grpc.GameMasterServiceStub(channel)
+            request = gm.PlayEpisodesRequest(
+                split="validation", instances_per_game=instances, seed=11, default_player=gm.PlayerConfig(
+                    policy=gm.PolicyEndpoint(target=policy.target, name="bench"),
+                    sampling=chat_pb2.SamplingParams(temperature=0.0, max_tokens=max_tokens)))
+            started = time.perf_counter()
+            episodes = [r.episode for r in stub.PlayEpisodes(request, timeout=3600)]
+            seconds = time.perf_counter() - started
+    finally:
+        gamemaster.stop()
+        policy.stop()
+    turns = [t for e in episodes for t in e.turns if t.HasField("generation")]
+    calls = [(list(t.generation.prompt_token_ids), len(t.generation.completion_token_ids)) for t in turns]
+    tokens = sum(length for _, length in calls)
+    return {"episodes": len(episodes), "calls": calls, "tokens": tokens, "seconds": seconds}
+
+
+def raw_phase(model: str, calls: list[tuple[list[int], int]]) -> dict:
+    from vllm import LLM, SamplingParams
+    from vllm.inputs import TokensPrompt
+
+    from playpen_policy.settings import PolicySettings
+    from playpen_policy.vllm_backend import VllmBackend
+
+    args = VllmBackend(PolicySettings(model=model))._engine_args()  # the same engine settings as the server
+    engine = LLM(model=args.model, dtype=args.dtype, max_model_len=args.max_model_len, enforce_eager=args.enforce_eager,
+                 gpu_memory_utilization=args.gpu_memory_utilization, seed=0, disable_log_stats=True)
+    prompts = [TokensPrompt(prompt_token_ids=ids) for ids, _ in calls]
+    params = [SamplingParams(temperature=0.0, max_tokens=max(n, 1), min_tokens=max(n, 1), ignore_eos=True)
+              for _, n in calls]
+    engine.generate(prompts[:2], params[:2], use_tqdm=False)  # warm-up, as the server had
+    started = time.perf_counter()
+    outputs = engine.generate(prompts, params, use_tqdm=False)
+    seconds = time.perf_counter() - started
+    tokens = sum(len(o.outputs[0].token_ids) for o in outputs)
+    del engine
+    return {"tokens": tokens, "seconds": seconds}
+
+
+def perturbed_checkpoint(model: Path, root: Path, version: int) -> Path:
+    """A full-weights checkpoint of the model, every norm weight scaled a little (a different version)."""
+    from safetensors.torch import load_file, save_file
+
+    from playpen_common.checkpoints import version_dir
+
+    directory = version_dir(root, version)
+    directory.mkdir(parents=True)
+    weights = load_file(str(model / "model.safetensors"))
+    for name in weights:
+        if name.endswith("norm.weight"):
+            weights[name] = weights[name] * (1 + 0.01 * version)
+    save_file(weights, str(directory / "model.safetensors"), metadata={"format": "pt"})
+    shutil.copy(model / "config.json", directory / "config.json")
+    return directory
+
+
+def random_lora(model: Path, directory: Path, rank: int = 8) -> Path:
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    directory.mkdir(parents=True)
+    weights = load_file(str(model / "model.safetensors"))
+    adapter = {}
+    for name in [n for n in weights if n.endswith(("q_proj.weight", "v_proj.weight"))]:
+        out_features, in_features = weights[name].shape
+        prefix = "base_model.model." + name.removesuffix(".weight")
+        adapter[f"{prefix}.lora_A.weight"] = torch.randn(rank, in_features) * 0.01
+        adapter[f"{prefix}.lora_B.weight"] = torch.randn(out_features, rank) * 0.01
+    save_file(adapter, str(directory / "adapter_model.safetensors"))
+    (directory / "adapter_config.json").write_text(json.dumps({
+        "peft_type": "LORA", "task_type": "CAUSAL_LM", "r": rank, "lora_alpha": 2 * rank, "lora_dropout": 0.0,
+        "target_modules": ["q_proj", "v_proj"], "bias": "none", "base_model_name_or_path": str(model)}))
+    return directory
+
+
+async def _load(target: str, clients: int, stop: asyncio.Event, replies: list, failures: list) -> None:
+    import grpc
+
+    from playpen.common.v1 import chat_pb2
+    from playpen.policy.v1 import policy_pb2, policy_pb2_grpc
+
+    request = policy_pb2.GenerateRequest(
+        messages=[chat_pb2.ChatMessage(role="user", content="Describe a winter morning in one sentence.")],
+        sampling=chat_pb2.SamplingParams(temperature=1.0, max_tokens=16))
+
+    async def client() -> None:
+        async with grpc.aio.insecure_channel(target) as channel:
+            stub = policy_pb2_grpc.PolicyServiceStub(channel)
+            while not stop.is_set():
+                try:
+                    response = await stub.Generate(request, timeout=300)
+                    replies.append((time.time(), response.policy_version))
+                except grpc.aio.AioRpcError as error:
+                    failures.append(f"{error.code().name}: {error.details()}")
+
+    await asyncio.gather(*(client() for _ in range(clients)))
+
+
+async def reload_phase(model: str, workdir: Path, reloads: int, clients: int) -> dict:
+    from playpen.common.v1 import checkpoint_pb2
+    from playpen_common import launcher
+    from playpen_common.checkpoints import commit_manifest
+
+    root = workdir / "checkpoints"
+    root.mkdir()
+    policy = launcher.start("bench-reload", [str(POLICY), "--model", model, "--follow-dir", str(root),
+                                             "--follow-poll-s", "0.05"], workdir, timeout=600)
+    replies: list = []
+    failures: list = []
+    stop = asyncio.Event()
+    load = asyncio.create_task(_load(policy.target, clients, stop, replies, failures))
+    latencies = []
+    try:
+        await asyncio.sleep(3)
+        for version in range(1, reloads + 1):
+            directory = await asyncio.to_thread(perturbed_checkpoint, Path(model), root, version)
+            await asyncio.sleep(1)
+            ref = checkpoint_pb2.CheckpointRef(version=version, kind=checkpoint_pb2.CHECKPOINT_KIND_FULL, step=version)
+            await asyncio.to_thread(commit_manifest, directory, ref)
+            committed = time.time()
+            while not any(v == version and t >= committed for t, v in replies):
+                await asyncio.sleep(0.005)
+            latencies.append(min(t for t, v in replies if v == version) - committed)
+            await asyncio.sleep(2)
+    finally:
+        stop.set()
+        await load
+        policy.stop()
+    return {"reload_s": latencies, "failed": failures, "replies": len(replies)}
+
+
+async def lora_phase(model: str, workdir: Path, swaps: int, clients: int) -> dict:
+    import grpc
+
+    from playpen.common.v1 import checkpoint_pb2
+    from playpen.policy.v1 import policy_pb2, policy_pb2_grpc
+    from playpen_common import launcher
+    from playpen_common.checkpoints import commit_manifest, version_dir
+
+    policy = launcher.start("bench-lora", [str(POLICY), "--model", model, "--enable-lora", "true",
+                                           "--max-lora-rank", "8"], workdir, timeout=600)
+    replies: list = []
+    failures: list = []
+    stop = asyncio.Event()
+    load = asyncio.create_task(_load(policy.target, clients, stop, replies, failures))
+    swap_s = []
+    try:
+        async with grpc.aio.insecure_channel(policy.target) as channel:
+            stub = policy_pb2_grpc.PolicyServiceStub(channel)
+            await asyncio.sleep(3)
+            for version in range(100, 100 + swaps):
+                directory = random_lora(Path(model), version_dir(workdir / "adapters", version))
+                ref = commit_manifest(directory, checkpoint_pb2.CheckpointRef(
+                    version=version, kind=checkpoint_pb2.CHECKPOINT_KIND_LORA))
+                started = time.perf_counter()
+                await stub.LoadWeights(policy_pb2.LoadWeightsRequest(checkpoint=ref), timeout=120)
+                swap_s.append(time.perf_counter() - started)
+                await asyncio.sleep(1)
+    finally:
+        stop.set()
+        await load
+        policy.stop()
+    return {"lora_swap_s": swap_s, "failed": failures}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from playpen_policy.settings import DEFAULT_MODEL
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=str(DEFAULT_MODEL))
+    parser.add_argument("--instances", type=int, default=8, help="validation instances per game (stack phase)")
+    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--reloads", type=int, default=3)
+    parser.add_argument("--clients", type=int, default=8, help="concurrent clients during swaps")
+    args = parser.parse_args(argv)
+    workdir = Path(tempfile.mkdtemp(prefix="bench-policy-"))
+    print(f"logs in {workdir} (removed when the benchmark succeeds)", flush=True)
+    stack = stack_phase(args.model, workdir, args.instances, args.max_tokens)
+    print(f"stack: {stack['episodes']} episodes, {len(stack['calls'])} generations, {stack['tokens']} tokens "
+          f"in {stack['seconds']:.1f} s", flush=True)
+    raw = raw_phase(args.model, stack["calls"])
+    print(f"raw vLLM: {raw['tokens']} tokens in {raw['seconds']:.1f} s", flush=True)
+    reload = asyncio.run(reload_phase(args.model, workdir, args.reloads, args.clients))
+    print(f"reloads under load: {[round(s, 3) for s in reload['reload_s']]} s, {reload['replies']} replies, "
+          f"{len(reload['failed'])} failed", flush=True)
+    lora = asyncio.run(lora_phase(args.model, workdir, args.reloads, args.clients))
+    print(f"LoRA swaps under load: {[round(s, 3) for s in lora['lora_swap_s']]} s", flush=True)
+    shutil.rmtree(workdir, ignore_errors=True)
+    stack_rate, raw_rate = stack["tokens"] / stack["seconds"], raw["tokens"] / raw["seconds"]
+    result = {
+        "stack_ratio": round(stack_rate / raw_rate, 3),
+        "stack_tokens_per_s": round(stack_rate, 1),
+        "raw_tokens_per_s": round(raw_rate, 1),
+        "reload_s": round(statistics.median(reload["reload_s"]), 3),
+        "reload_s_max": round(max(reload["reload_s"]), 3),
+        "failed_requests": len(reload["failed"]) + len(lora["failed"]),
+        "lora_swap_s": round(statistics.median(lora["lora_swap_s"]), 3),
+        "model": Path(args.model).name,
+    }
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""`make gpu-smoke`: the policy with CUDA vLLM on a machine that has a GPU — serve, generate, hot-reload.
+
+Needs the policy environment built for CUDA (`make setup VLLM_PACKAGES="vllm==0.32.0" POLICY_EXTRA=cuda`).
+Prints one JSON line; exits non-zero if any step fails. Not part of CI (CI has no GPU).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_policy import POLICY, perturbed_checkpoint
+
+
+def main() -> int:
+    import grpc
+    import torch
+
+    from playpen.common.v1 import chat_pb2, checkpoint_pb2
+    from playpen.policy.v1 import policy_pb2, policy_pb2_grpc
+    from playpen_common import launcher
+    from playpen_common.checkpoints import commit_manifest
+    from playpen_policy.settings import DEFAULT_MODEL
+
+    if not torch.cuda.is_available():
+        print(json.dumps({"ok": False, "error": "no CUDA device visible"}))
+        return 1
+    workdir = Path(tempfile.mkdtemp(prefix="gpu-smoke-"))
+    started = time.perf_counter()
+    policy = launcher.start("gpu-policy", [str(POLICY), "--device", "cuda"], workdir, timeout=900)
+    result: dict = {"device": torch.cuda.get_device_name(0), "startup_s": round(time.perf_counter() - started, 1)}
+    try:
+        with grpc.insecure_channel(policy.target) as channel:
+            stub = policy_pb2_grpc.PolicyServiceStub(channel)
+            request = policy_pb2.GenerateRequest(
+                messages=[chat_pb2.ChatMessage(role="user", content="Name three fruits.")],
+                sampling=chat_pb2.SamplingParams(temperature=0.0, max_tokens=32))
+            before = stub.Generate(request, timeout=120)
+            directory = perturbed_checkpoint(DEFAULT_MODEL, workdir / "checkpoints", 1)
+            ref = commit_manifest(directory, checkpoint_pb2.CheckpointRef(
+                version=1, kind=checkpoint_pb2.CHECKPOINT_KIND_FULL))
+            loaded = stub.LoadWeights(policy_pb2.LoadWeightsRequest(checkpoint=ref), timeout=300)
+            after = stub.Generate(request, timeout=120)
+        result.update(ok=after.policy_version == 1 and before.policy_version == 0 and bool(after.text),
+                      generate_s=round(before.timings.total_s, 3), reload_s=round(loaded.load_s, 3),
+                      tokens=len(before.completion_token_ids), text=before.text[:80])
+    finally:
+        result["exit_status"] = policy.stop()
+    print(json.dumps(result))
+    return 0 if result.get("ok") and result["exit_status"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -35,7 +35,7 @@ def workdir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def policy(workdir: Path) -> Iterator[servers.Service]:
     script = write_script(workdir / "taboo_script.json", TABOO_SCRIPT)
-    service = servers.start("policy", ["playpen-policy", "--script", str(script)], workdir)
+    service = servers.start("policy", ["playpen-policy", "--backend", "scripted", "--script", str(script)], workdir)
     yield service
     service.stop()
 

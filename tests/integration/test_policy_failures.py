@@ -34,7 +34,7 @@ def odd_policy(workdir: Path) -> Iterator[servers.Service]:
         {"when": "You are the describer", "reply": "CLUE: " + "very " * 50 + "long"},
         {"when": "CLUE:", "reply": "GUESS: late", "delay_s": 3},
     ]})
-    service = servers.start("odd-policy", ["playpen-policy", "--script", str(script)], workdir)
+    service = servers.start("odd-policy", ["playpen-policy", "--backend", "scripted", "--script", str(script)], workdir)
     yield service
     service.stop()
 

@@ -23,7 +23,7 @@ def test_sigterm_drains_in_flight_episodes_and_exits_zero(workdir) -> None:
         {"when": "You are the describer", "reply": "CLUE: a thing", "delay_s": 0.3},
         {"when": r"CLUE:[^\n]*\Z", "reply": "GUESS: thing", "delay_s": 0.3},
     ]})
-    policy = servers.start("slow-policy", ["playpen-policy", "--script", str(script)], workdir)
+    policy = servers.start("slow-policy", ["playpen-policy", "--backend", "scripted", "--script", str(script)], workdir)
     gamemaster = servers.start("gamemaster-drain", ["playpen-gamemaster", "--grace-period-s", "30"], workdir)
     try:
         channel = grpc.insecure_channel(gamemaster.target)

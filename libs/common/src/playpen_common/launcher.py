@@ -55,9 +55,10 @@ class Service:
 
 
 def start(name: str, command: list[str], workdir: Path, *, env: dict[str, str] | None = None,
-          timeout: float = 60.0) -> Service:
+          timeout: float = 60.0, wait_ready: bool = True) -> Service:
     """Run `command` (a console script of this environment, then its flags) on free ports and wait until
-    its health service says SERVING. Its log goes to <workdir>/<name>.log."""
+    its health service says SERVING (or, with wait_ready=False, only until it has bound its ports). Its log
+    goes to <workdir>/<name>.log."""
     log_path = Path(workdir) / f"{name}.log"
     executable = BIN / command[0]
     argv = [str(executable if executable.exists() else command[0]), *command[1:],
@@ -88,7 +89,8 @@ def start(name: str, command: list[str], workdir: Path, *, env: dict[str, str] |
     try:
         if not bound.wait(timeout) or process.poll() is not None or not service.grpc_port:
             raise ServiceFailed(f"{name} did not bind a port")
-        wait_healthy(service.target, timeout=timeout)
+        if wait_ready:
+            wait_healthy(service.target, timeout=timeout)
     except (ServiceFailed, grpc.RpcError) as failure:
         service.stop()
         raise ServiceFailed(f"{name} did not start ({failure}):\n{service.log()[-4000:]}") from None

@@ -11,6 +11,8 @@ import signal
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,17 +92,31 @@ def start(name: str, command: list[str], workdir: Path, *, env: dict[str, str] |
         if not bound.wait(timeout) or process.poll() is not None or not service.grpc_port:
             raise ServiceFailed(f"{name} did not bind a port")
         if wait_ready:
-            wait_healthy(service.target, timeout=timeout)
+            wait_healthy(service.target, timeout=timeout, alive=lambda: process.poll() is None)
     except (ServiceFailed, grpc.RpcError) as failure:
         service.stop()
         raise ServiceFailed(f"{name} did not start ({failure}):\n{service.log()[-4000:]}") from None
     return service
 
 
-def wait_healthy(target: str, *, timeout: float = 60.0, service: str = "") -> None:
+def wait_healthy(target: str, *, timeout: float = 60.0, service: str = "",
+                 alive: Callable[[], bool] = lambda: True) -> None:
+    """Block until the health service reports SERVING (Watch streams each status change)."""
+    deadline = time.monotonic() + timeout
     with grpc.insecure_channel(target) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
-        # Watch streams status changes; returns as soon as the service reports SERVING.
-        for update in stub.Watch(health_pb2.HealthCheckRequest(service=service), timeout=timeout):
-            if update.status == health_pb2.HealthCheckResponse.SERVING:
-                return
+        while True:
+            remaining = deadline - time.monotonic()
+            if not alive():
+                raise ServiceFailed(f"{target}: the process exited before it was ready")
+            if remaining <= 0:
+                raise ServiceFailed(f"{target} not SERVING within {timeout:.0f} s")
+            try:
+                for update in stub.Watch(health_pb2.HealthCheckRequest(service=service), timeout=remaining):
+                    if update.status == health_pb2.HealthCheckResponse.SERVING:
+                        return
+            except grpc.RpcError as error:
+                # A stream cut while the server starts up is watched again; anything else is a failure.
+                if error.code() not in (grpc.StatusCode.CANCELLED, grpc.StatusCode.UNAVAILABLE):
+                    raise
+                time.sleep(0.2)

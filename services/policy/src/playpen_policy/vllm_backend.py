@@ -111,7 +111,9 @@ class VllmBackend:
         from vllm.v1.engine.async_llm import AsyncLLM
 
         started = time.perf_counter()
-        self._engine = AsyncLLM.from_engine_args(self._engine_args())
+        # Building the engine blocks for many seconds (processes, weights, KV cache): off the event loop, so
+        # that health checks and other RPCs keep being answered (liveness means the loop makes progress).
+        self._engine = await asyncio.to_thread(AsyncLLM.from_engine_args, self._engine_args())
         self._tokenizer = self._engine.tokenizer
         self._gate.set()
         self._idle.set()

@@ -53,7 +53,17 @@ async def serve(settings: PolicySettings) -> None:
             follower_task = asyncio.create_task(follower.run())
         servicer.ready()
         await service.set_serving(True)
-        await service.wait()
+        failed = getattr(backend, "failed", None)
+        if failed is None:
+            await service.wait()
+        else:
+            stopped, broken = asyncio.create_task(service.wait()), asyncio.create_task(failed.wait())
+            await asyncio.wait({stopped, broken}, return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
+            broken.cancel()
+            if failed.is_set():
+                await service.stop(reason="engine died")
+                raise SystemExit(1)
     finally:
         if follower_task is not None:
             follower_task.cancel()

@@ -74,6 +74,7 @@ class VllmBackend:
         self._restarted: set[str] = set()
         self._swap = asyncio.Lock()
         self.queued = 0
+        self.failed = asyncio.Event()  # set when the engine is beyond repair
 
     @property
     def running(self) -> int:
@@ -156,6 +157,7 @@ class VllmBackend:
     async def generate(self, messages: list[chat_pb2.ChatMessage],
                        sampling: chat_pb2.SamplingParams) -> GenerationOutput:
         from vllm.inputs import TokensPrompt
+        from vllm.v1.engine.exceptions import EngineDeadError
 
         if self._engine is None:
             raise NotReady("the model is still loading")
@@ -182,6 +184,11 @@ class VllmBackend:
                     if not first_token and output.outputs[0].token_ids:
                         first_token = time.perf_counter() - arrived
                     final = output
+            except EngineDeadError as error:
+                # Nothing in this process can bring the engine back: say so, and let the server exit so that
+                # the supervisor (Kubernetes, `make run`) starts a fresh replica.
+                self.failed.set()
+                raise NotReady("the inference engine died; this replica is shutting down") from error
             finally:
                 self._running.discard(request_id)
                 if not self._running:

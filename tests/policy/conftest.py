@@ -14,7 +14,7 @@ from playpen.common.v1 import checkpoint_pb2
 from playpen.policy.v1 import policy_pb2_grpc
 from playpen_common import launcher
 from playpen_common.checkpoints import commit_manifest, version_dir
-from tests.policy.tiny_model import build_tiny_model
+from tests.tiny_model import build_tiny_model
 
 pytest.importorskip("vllm", reason="policy tests run in the policy environment (.venv-policy)")
 

@@ -78,11 +78,14 @@ def test_following_a_directory_and_draining_swaps(lora_policy, follow_root, tiny
 
 
 class _Trainer(trainer_pb2_grpc.TrainerServiceServicer):
-    """Just enough of a trainer: WatchCheckpoints sends the latest checkpoint, then each new one."""
+    """Just enough of a trainer: its status, and WatchCheckpoints sending the latest checkpoint, then each new one."""
 
     def __init__(self) -> None:
         self.checkpoints: list[checkpoint_pb2.CheckpointRef] = []
         self.changed: asyncio.Condition | None = None
+
+    async def GetStatus(self, request, context):
+        return trainer_pb2.GetStatusResponse(latest_version=self.checkpoints[-1].version if self.checkpoints else 0)
 
     async def WatchCheckpoints(self, request, context):
         assert self.changed is not None

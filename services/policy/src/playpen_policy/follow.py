@@ -92,8 +92,21 @@ class Follower:
             newest = self._newest_on_disk()
             if newest is not None:
                 await self._apply(newest)
-        else:
+        elif await self._trainer_latest_version() > self.loaded:
             await self._apply(await self._next_from_trainer())
+
+    async def _trainer_latest_version(self) -> int:
+        """The trainer's newest committed version (0: none yet), waiting for the trainer to be reachable."""
+        while True:
+            try:
+                if self._channel is None:
+                    self._channel = aio_channel(self._trainer)
+                status = await trainer_pb2_grpc.TrainerServiceStub(self._channel).GetStatus(
+                    trainer_pb2.GetStatusRequest(), timeout=10)
+                return status.latest_version
+            except grpc.aio.AioRpcError as error:
+                log.warning("trainer not reachable yet", trainer=self._trainer, error=error.code().name)
+                await asyncio.sleep(self._poll_s)
 
     async def run(self) -> None:
         while True:

@@ -1,0 +1,183 @@
+"""The online GRPO loop: take complete groups from the store, train one step, record it, commit checkpoints.
+
+Everything here blocks (torch, SQLite, disk) and runs on a worker thread; the gRPC event loop keeps ingesting
+meanwhile. A step is: groups → drop stale episodes (older than `max_staleness` versions) → rewards and
+group-relative advantages → one optimiser step over the learner's tokens → the step and its episodes recorded
+in one transaction → every `checkpoint_every` steps a committed checkpoint, which raises the version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+
+from playpen.common.v1 import checkpoint_pb2, episode_pb2
+from playpen_trainer.checkpoints import STATE_FILE, CheckpointPublisher
+from playpen_trainer.faults import crash_point
+from playpen_trainer.rewards import RewardConfig, episode_reward, group_advantages
+from playpen_trainer.samples import TurnSample, learner_turns, oldest_version
+from playpen_trainer.settings import TrainerSettings
+from playpen_trainer.store import EpisodeStore
+
+log = structlog.get_logger("playpen.trainer.loop")
+
+TRAINING_FIELDS = ("base_model", "algorithm", "learner", "lora", "lora_rank", "lora_alpha", "lora_targets", "lr",
+                   "weight_decay", "max_grad_norm", "group_size", "groups_per_step", "max_staleness", "clip_low",
+                   "clip_high", "kl_coef", "aborted_reward", "format_credit", "seed")
+
+
+def config_hash(settings: TrainerSettings) -> str:
+    relevant = {name: str(getattr(settings, name)) for name in TRAINING_FIELDS}
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass
+class StepReport:
+    step: int
+    version: int
+    episodes: int
+    dropped: dict[str, int]
+    staleness: list[int]
+    rewards: dict[str, list[float]] = field(default_factory=dict)  # game -> game rewards of the step
+    shaping: list[float] = field(default_factory=list)
+    aborted: dict[str, list[bool]] = field(default_factory=dict)
+    stats: object | None = None
+
+
+class Trainer:
+    def __init__(self, settings: TrainerSettings, store: EpisodeStore, publisher: CheckpointPublisher):
+        self.settings = settings
+        self.store = store
+        self.publisher = publisher
+        self.rewards = RewardConfig(aborted_reward=settings.aborted_reward, format_credit=settings.format_credit)
+        self.step = 0
+        self.version = 0
+        self.last_step_at = 0.0
+        self.model = None
+        self.optimizer = None
+        self.reference = None
+        self._recent_rewards: list[float] = []
+
+    # ------------------------------------------------------------------------------------------ setup
+
+    def setup(self) -> None:
+        """Load the model; resume from the newest valid checkpoint if there is one."""
+        import torch
+
+        from playpen_trainer.grpo import GrpoConfig
+        from playpen_trainer.model import LoraSettings, PolicyModel, make_optimizer
+
+        settings = self.settings
+        if settings.torch_threads:
+            torch.set_num_threads(settings.torch_threads)
+        torch.manual_seed(settings.seed)
+        random.seed(settings.seed)
+        lora = (LoraSettings(rank=settings.lora_rank, alpha=settings.lora_alpha,
+                             targets=[t.strip() for t in settings.lora_targets.split(",") if t.strip()])
+                if settings.lora else None)
+        self.model = PolicyModel.load(Path(settings.base_model), lora=lora)
+        self.optimizer = make_optimizer(self.model, lr=settings.lr, weight_decay=settings.weight_decay)
+        self.grpo = GrpoConfig(clip_low=settings.clip_low, clip_high=settings.clip_high, kl_coef=settings.kl_coef,
+                               micro_batch_tokens=settings.micro_batch_tokens)
+        if settings.kl_coef > 0:
+            self.reference = PolicyModel.reference_for(self.model, Path(settings.base_model))
+        resumed = self.publisher.recover()
+        if resumed is not None:
+            self.model.load_state_from(Path(resumed.uri))
+            state = torch.load(self.publisher.state_dir(resumed.version) / STATE_FILE, weights_only=False)
+            self.optimizer.load_state_dict(state["optimizer"])
+            torch.set_rng_state(state["torch_rng"])
+            random.setstate(state["python_rng"])
+            self.step, self.version = resumed.step, resumed.version
+        rewound = self.store.rewind_to(self.step)
+        log.info("trainer ready", step=self.step, policy_version=self.version, resumed=resumed is not None,
+                 episodes_to_retrain=rewound)
+
+    # ------------------------------------------------------------------------------------------ one step
+
+    def _prepare(self, groups: list[list[episode_pb2.Episode]], report: StepReport) -> tuple[list, list, dict]:
+        """Samples with advantages, the ids they consume, and the episodes set aside (id -> reason)."""
+        samples: list[TurnSample] = []
+        consumed: list[str] = []
+        dropped: dict[str, str] = {}
+        learner = self.settings.learner
+        for group in groups:
+            usable = []
+            for episode in group:
+                episode_samples = learner_turns(episode, learner)
+                age = self.version - oldest_version(episode_samples)
+                report.staleness.append(age)
+                if age > self.settings.max_staleness:
+                    dropped[episode.episode_id] = "stale"
+                else:
+                    usable.append((episode, episode_samples))
+            if len(usable) < 2:
+                dropped.update({episode.episode_id: "group too small" for episode, _ in usable})
+                continue
+            rewards = [episode_reward(episode, episode_samples, self.rewards) for episode, episode_samples in usable]
+            for (episode, episode_samples), advantage, reward in zip(
+                    usable, group_advantages([r.total for r in rewards]), rewards, strict=True):
+                for sample in episode_samples:
+                    sample.advantage = advantage
+                samples.extend(episode_samples)
+                consumed.append(episode.episode_id)
+                report.rewards.setdefault(episode.game, []).append(reward.game)
+                report.shaping.append(reward.shaping)
+                report.aborted.setdefault(episode.game, []).append(bool(episode.scores.aborted))
+        for reason in dropped.values():
+            report.dropped[reason] = report.dropped.get(reason, 0) + 1
+        return samples, consumed, dropped
+
+    def train_step(self) -> StepReport | None:
+        """One optimiser step if enough complete groups are stored; None otherwise. Blocking."""
+        from playpen_trainer.grpo import grpo_step
+
+        groups = self.store.ready_groups(self.settings.group_size, self.settings.groups_per_step)
+        if len(groups) < self.settings.groups_per_step:
+            return None
+        report = StepReport(step=self.step + 1, version=self.version, episodes=0, dropped={}, staleness=[])
+        samples, consumed, dropped = self._prepare(groups, report)
+        if samples:
+            report.stats = grpo_step(self.model, self.optimizer, samples, self.grpo, ref_model=self.reference,
+                                     current_version=self.version, max_grad_norm=self.settings.max_grad_norm)
+        crash_point("step:updated")
+        self.step += 1
+        report.episodes = len(consumed)
+        self.store.record_step(self.step, consumed, dropped)
+        self.last_step_at = time.time()
+        crash_point("step:recorded")
+        self._recent_rewards.extend(r for values in report.rewards.values() for r in values)
+        if self.step % self.settings.checkpoint_every == 0:
+            self.checkpoint()
+        return report
+
+    # ------------------------------------------------------------------------------------------ checkpoints
+
+    def checkpoint(self) -> checkpoint_pb2.CheckpointRef:
+        import torch
+
+        version = self.version + 1
+
+        def save_state(directory: Path) -> None:
+            torch.save({"optimizer": self.optimizer.state_dict(), "step": self.step, "version": version,
+                        "torch_rng": torch.get_rng_state(), "python_rng": random.getstate()},
+                       directory / STATE_FILE)
+
+        reward_mean = statistics.fmean(self._recent_rewards) if self._recent_rewards else math.nan
+        kind = checkpoint_pb2.CHECKPOINT_KIND_LORA if self.settings.lora else checkpoint_pb2.CHECKPOINT_KIND_FULL
+        best = self.store.best_version()
+        ref = self.publisher.write(version=version, step=self.step, kind=kind, save_weights=self.model.save,
+                                   save_state=save_state, keep={best} if best else set())
+        self.version = version
+        self.store.record_checkpoint(version, self.step, None if math.isnan(reward_mean) else reward_mean)
+        self._recent_rewards.clear()
+        log.info("checkpoint committed", policy_version=version, step=self.step, reward_mean=reward_mean)
+        return ref

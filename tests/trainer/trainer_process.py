@@ -16,7 +16,7 @@ def start_trainer(name: str, workdir: Path, model: Path, data_dir: Path, *flags:
                   env: dict[str, str] | None = None, wait_ready: bool = True) -> launcher.Service:
     return launcher.start(name, ["playpen-trainer", "--base-model", str(model), "--data-dir", str(data_dir),
                                  "--group-size", "2", "--groups-per-step", "1", "--torch-threads", "1",
-                                 "--lr", "1e-3", *flags],
+                                 "--lr", "1e-3", "--max-staleness", "1000", *flags],
                           workdir, env={"OMP_NUM_THREADS": "1", **(env or {})}, timeout=180, wait_ready=wait_ready)
 
 

@@ -145,6 +145,11 @@ class Trainer:
             return None
         report = StepReport(step=self.step + 1, version=self.version, episodes=0, dropped={}, staleness=[])
         samples, consumed, dropped = self._prepare(groups, report)
+        if not consumed:
+            # Everything was set aside (stale, groups too small): no optimiser step, no new version.
+            self.store.record_step(self.step, [], dropped)
+            report.step = self.step
+            return report
         if samples:
             report.stats = grpo_step(self.model, self.optimizer, samples, self.grpo, ref_model=self.reference,
                                      current_version=self.version, max_grad_norm=self.settings.max_grad_norm)

@@ -141,7 +141,6 @@ def test_the_loop_closes_episodes_to_trainer_to_checkpoint_to_replicas(model, tm
                 time.sleep(0.2)
             assert status(trainer.target).latest_version >= 1
             second = play("second")
-            assert {t.generation.policy_version for e in second for t in e.turns} >= {1}
             assert min(t.generation.policy_version for e in second for t in e.turns) >= 1
     finally:
         for service in (gamemaster, replica, trainer):

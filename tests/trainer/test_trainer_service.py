@@ -159,3 +159,18 @@ def test_a_corrupt_checkpoint_is_never_announced(model, tmp_path) -> None:
             stream.cancel()
     finally:
         assert trainer.stop() == 0
+
+
+def test_episodes_older_than_the_staleness_bound_are_dropped_and_counted(model, tmp_path) -> None:
+    trainer = start_trainer("stale", tmp_path, model, tmp_path / "data", "--max-staleness", "0")
+    try:
+        submit(trainer.target, groups(1, prefix="fresh"))
+        wait_for(lambda: status(trainer.target).latest_version == 1)
+        submit(trainer.target, groups(1, prefix="old"))  # played by version 0, the trainer is at 1
+        wait_for(lambda: status(trainer.target).episodes_dropped == 2)
+        final = status(trainer.target)
+        assert (final.step, final.episodes_consumed, final.latest_version) == (1, 2, 1)
+    finally:
+        assert trainer.stop() == 0
+    consumption = EpisodeStore(tmp_path / "data" / "episodes.db").consumption()
+    assert consumption["old0-0"] is None and consumption["fresh0-0"] == 1

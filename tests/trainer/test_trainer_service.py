@@ -121,16 +121,19 @@ def test_kill_9_at_random_moments_loses_and_repeats_nothing(model, tmp_path) -> 
     sent = 0
     while True:
         trainer = start_trainer("random-kill", tmp_path, model, data)
-        if sent < len(episodes):
-            submit(trainer.target, episodes[sent:sent + 4])
-            sent += 4
-        if status(trainer.target).step >= 8 and sent >= len(episodes):
-            wait_for(lambda target=trainer.target: status(target).latest_version >= 8)
-            assert trainer.stop() == 0
-            break
-        time.sleep(rng.uniform(0.0, 1.0))
-        trainer.process.send_signal(signal.SIGKILL)
-        trainer.process.wait(30)
+        try:
+            if sent < len(episodes):
+                submit(trainer.target, episodes[sent:sent + 4])
+                sent += 4
+            if status(trainer.target).step >= 8 and sent >= len(episodes):
+                wait_for(lambda target=trainer.target: status(target).latest_version >= 8)
+                assert trainer.stop() == 0
+                break
+            time.sleep(rng.uniform(0.0, 1.0))
+            trainer.process.send_signal(signal.SIGKILL)
+            trainer.process.wait(30)
+        finally:
+            trainer.stop()  # a no-op after the kill; stops it if the test fails on the way
     _check_exactly_once(data, expected_steps=8)
 
 

@@ -25,13 +25,14 @@ TRAINER_BIN := $(TRAINER_VENV)/bin
 TRAINER_STAMP := $(TRAINER_VENV)/.installed
 
 .PHONY: help setup setup-policy setup-trainer proto proto-lint lint test test-slow replay run instances clean k8s-check \
-	bench-policy gpu-smoke
+	bench-policy bench-trainer gpu-smoke
 
 help:
 	@echo "make run        install (first time) and run the embedded default locally"
 	@echo "make test       install (first time) and run the default test suite"
 	@echo "make test-slow  the tests marked slow (longer real-model runs)"
 	@echo "make bench-policy  policy benchmark: stack vs raw vLLM throughput, reload and LoRA swap times"
+	@echo "make bench-trainer trainer benchmark: our GRPO update vs TRL GRPOTrainer's loss+backward, tokens/s"
 	@echo "make gpu-smoke  on a machine with a GPU: serve, generate and reload with CUDA vLLM"
 	@echo "make replay FIXTURES=<file-or-dir>   replay recorded episodes, compare scores"
 	@echo "make lint       ruff + buf lint"
@@ -105,6 +106,9 @@ run: setup
 
 bench-policy: setup
 	$(POLICY_BIN)/python scripts/bench_policy.py $(BENCH_ARGS)
+
+bench-trainer: setup
+	$(TRAINER_BIN)/python scripts/bench_trainer.py $(BENCH_ARGS)
 
 gpu-smoke: setup
 	$(POLICY_BIN)/python scripts/gpu_smoke.py

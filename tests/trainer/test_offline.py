@@ -147,6 +147,23 @@ def test_every_model_role_is_a_learner_when_no_label_is_given(tokenizer):
     assert all(len(d.targets) == 2 for d in dialogues)
 
 
+def test_a_demonstrators_text_turns_are_targets_when_it_is_named(tokenizer, encoder):
+    """Episodes played by the game master's programmatic expert carry text, no token record: naming the
+    expert's label (--learner expert) imitates its replies; the partner's stay context."""
+    episode = taboo(tokenizer, ["GUESS: winter", "GUESS: cold"])
+    episode.players.add(role="guesser", player="Player 2", policy="expert")
+    episode.players.add(role="describer", player="Player 1", policy=PARTNER)
+    for turn in episode.turns:
+        if turn.role == "guesser":
+            turn.ClearField("generation")
+    [dialogue] = sft_dialogues(episode, "expert", train_invalid=False)
+    assert dialogue.role == "guesser" and dialogue.policy_prompts == {}
+    encoded = encoder.encode(dialogue.messages, dialogue.targets, dialogue.policy_prompts)
+    assert target_runs(encoded.labels, encoded.input_ids, tokenizer) == ["GUESS: winter" + END, "GUESS: cold" + END]
+    # Without the label, the expert's turns are nobody's: only model turns (the partner's) are learners.
+    assert [d.role for d in sft_dialogues(episode, "", train_invalid=False)] == ["describer"]
+
+
 def test_invalid_replies_are_context_unless_asked(tokenizer, encoder):
     script = [guess("Guess the word", "winter"), guess("Invalid format, try again", "GUESS: winter")]
     script[0] = (*script[0][:4], PARSE_ERROR, True)

@@ -177,3 +177,35 @@ def test_episodes_older_than_the_staleness_bound_are_dropped_and_counted(model, 
         assert trainer.stop() == 0
     consumption = EpisodeStore(tmp_path / "data" / "episodes.db").consumption()
     assert consumption["old0-0"] is None and consumption["fresh0-0"] == 1
+
+
+def test_a_warm_start_is_committed_as_version_1_once_and_steps_are_logged(model, tmp_path) -> None:
+    import json
+
+    from safetensors.torch import load_file
+
+    from tests.tiny_model import build_tiny_model
+
+    warm = build_tiny_model(tmp_path / "warm", seed=7)
+    data = tmp_path / "data"
+    trainer = start_trainer("warm", tmp_path, model, data, "--init-from", str(warm))
+    try:
+        assert status(trainer.target).latest_version == 1  # committed before ready
+        (v1,) = committed_checkpoints(data / "checkpoints")
+        verify_checkpoint(v1)
+        warm_weights, committed = load_file(warm / "model.safetensors"), load_file(Path(v1.uri) / "model.safetensors")
+        assert all((committed[name] == tensor).all() for name, tensor in warm_weights.items())
+        submit(trainer.target, groups(1, prefix="w"))
+        wait_for(lambda: status(trainer.target).latest_version == 2)
+    finally:
+        assert trainer.stop() == 0
+    lines = [json.loads(line) for line in (data / "steps.jsonl").read_text().splitlines()]
+    assert [(line["step"], line["version"], line["episodes"]) for line in lines] == [(1, 1, 2)]
+    assert lines[0]["reward_per_game"] == {"taboo": 0.5} and lines[0]["aborted_share"] == 0.0
+    # A restart resumes from v2: the warm start is not committed again.
+    trainer = start_trainer("warm-again", tmp_path, model, data, "--init-from", str(warm))
+    try:
+        final = status(trainer.target)
+        assert (final.latest_version, final.step) == (2, 1)
+    finally:
+        assert trainer.stop() == 0

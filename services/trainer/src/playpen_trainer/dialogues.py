@@ -67,11 +67,22 @@ def conversation(turn: episode_pb2.Turn) -> list[Message]:
     return [*messages_of(turn), {"role": "assistant", "content": turn.reply}]
 
 
+def demonstrators(episode: episode_pb2.Episode, learner: str) -> set[str]:
+    """Roles that a non-model player labelled `learner` played (e.g. the game master's "expert"): their turns
+    carry text but no token record, and are demonstrations to imitate."""
+    if not learner:
+        return set()
+    return {player.role for player in episode.players if player.policy == learner}
+
+
 def learner_roles(episode: episode_pb2.Episode, learner: str) -> dict[str, list[episode_pb2.Turn]]:
-    """role -> that role's learner turns, in the order they were played."""
+    """role -> that role's learner turns, in the order they were played: the turns of the policy labelled
+    `learner` (every model turn when empty), or a demonstrator's turns when `learner` names one."""
     roles: dict[str, list[episode_pb2.Turn]] = defaultdict(list)
+    demonstrating = demonstrators(episode, learner)
     for turn in episode.turns:
-        if is_learner_turn(turn, learner):
+        demonstration = turn.role in demonstrating and not turn.HasField("generation")
+        if demonstration or is_learner_turn(turn, learner):
             roles[turn.role].append(turn)
     return dict(roles)
 
@@ -97,7 +108,8 @@ def _reply_positions(messages: list[Message], turns: list[episode_pb2.Turn]) -> 
 
 def _dialogue(episode_id: str, role: str, messages: list[Message], targets: dict[int, episode_pb2.Turn]) -> Dialogue:
     return Dialogue(episode_id=episode_id, role=role, messages=messages, targets=sorted(targets),
-                    policy_prompts={i: list(t.generation.prompt_token_ids) for i, t in targets.items()})
+                    policy_prompts={i: list(t.generation.prompt_token_ids) for i, t in targets.items()
+                                    if t.HasField("generation")})
 
 
 def sft_dialogues(episode: episode_pb2.Episode, learner: str, *, train_invalid: bool,

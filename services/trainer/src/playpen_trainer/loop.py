@@ -29,9 +29,10 @@ from playpen_trainer.store import EpisodeStore
 
 log = structlog.get_logger("playpen.trainer.loop")
 
-TRAINING_FIELDS = ("base_model", "algorithm", "learner", "lora", "lora_rank", "lora_alpha", "lora_targets", "lr",
-                   "weight_decay", "max_grad_norm", "group_size", "groups_per_step", "max_staleness", "clip_low",
-                   "clip_high", "kl_coef", "aborted_reward", "format_credit", "seed")
+STEPS_LOG = "steps.jsonl"
+TRAINING_FIELDS = ("base_model", "init_from", "algorithm", "learner", "lora", "lora_rank", "lora_alpha",
+                   "lora_targets", "lr", "weight_decay", "max_grad_norm", "group_size", "groups_per_step",
+                   "max_staleness", "clip_low", "clip_high", "kl_coef", "aborted_reward", "format_credit", "seed")
 
 
 def config_hash(settings: TrainerSettings) -> str:
@@ -49,7 +50,28 @@ class StepReport:
     rewards: dict[str, list[float]] = field(default_factory=dict)  # game -> game rewards of the step
     shaping: list[float] = field(default_factory=list)
     aborted: dict[str, list[bool]] = field(default_factory=dict)
+    well_formed: list[bool] = field(default_factory=list)  # per learner turn
     stats: object | None = None
+
+    def summary(self) -> dict:
+        """One line of steps.jsonl: what a report plots. Means are NaN-free (null when there is nothing)."""
+        rewards = [r for values in self.rewards.values() for r in values]
+        aborted = [a for values in self.aborted.values() for a in values]
+
+        def mean(values):
+            return statistics.fmean(values) if values else None
+
+        stats = self.stats
+        return {
+            "step": self.step, "version": self.version, "time": time.time(), "episodes": self.episodes,
+            "dropped": self.dropped, "staleness_mean": mean(self.staleness),
+            "reward_mean": mean(rewards), "reward_per_game": {g: statistics.fmean(v) for g, v in self.rewards.items()},
+            "aborted_share": mean([float(a) for a in aborted]),
+            "aborted_per_game": {g: statistics.fmean(map(float, v)) for g, v in self.aborted.items()},
+            "shaping_mean": mean(self.shaping), "well_formed_share": mean([float(w) for w in self.well_formed]),
+            **({k: getattr(stats, k) for k in ("loss", "kl", "grad_norm", "clip_fraction", "tokens_per_s",
+                                                 "logprob_mismatch") if hasattr(stats, k)} if stats else {}),
+        }
 
 
 class Trainer:
@@ -83,13 +105,17 @@ class Trainer:
         lora = (LoraSettings(rank=settings.lora_rank, alpha=settings.lora_alpha,
                              targets=[t.strip() for t in settings.lora_targets.split(",") if t.strip()])
                 if settings.lora else None)
-        self.model = PolicyModel.load(Path(settings.base_model), lora=lora)
+        resumed = self.publisher.recover()
+        # A warm start (--init-from) replaces the base weights once, at the start of a fresh run; after that the
+        # run resumes from its own checkpoints like any other. The KL reference is where training started.
+        start = Path(settings.init_from) if settings.init_from and resumed is None else Path(settings.base_model)
+        reference_dir = Path(settings.init_from or settings.base_model)
+        self.model = PolicyModel.load(start, lora=lora)
         self.optimizer = make_optimizer(self.model, lr=settings.lr, weight_decay=settings.weight_decay)
         self.grpo = GrpoConfig(clip_low=settings.clip_low, clip_high=settings.clip_high, kl_coef=settings.kl_coef,
                                micro_batch_tokens=settings.micro_batch_tokens)
         if settings.kl_coef > 0:
-            self.reference = PolicyModel.reference_for(self.model, Path(settings.base_model))
-        resumed = self.publisher.recover()
+            self.reference = PolicyModel.reference_for(self.model, reference_dir)
         if resumed is not None:
             self.model.load_state_from(Path(resumed.uri))
             state = torch.load(self.publisher.state_dir(resumed.version) / STATE_FILE, weights_only=False)
@@ -98,6 +124,8 @@ class Trainer:
             random.setstate(state["python_rng"])
             self.step, self.version = resumed.step, resumed.version
         rewound = self.store.rewind_to(self.step)
+        if resumed is None and settings.init_from:
+            self.checkpoint(label="warm-start")
         log.info("trainer ready", step=self.step, policy_version=self.version, resumed=resumed is not None,
                  episodes_to_retrain=rewound)
 
@@ -132,6 +160,7 @@ class Trainer:
                 report.rewards.setdefault(episode.game, []).append(reward.game)
                 report.shaping.append(reward.shaping)
                 report.aborted.setdefault(episode.game, []).append(bool(episode.scores.aborted))
+                report.well_formed.extend(sample.well_formed for sample in episode_samples)
         for reason in dropped.values():
             report.dropped[reason] = report.dropped.get(reason, 0) + 1
         return samples, consumed, dropped
@@ -160,13 +189,28 @@ class Trainer:
         self.last_step_at = time.time()
         crash_point("step:recorded")
         self._recent_rewards.extend(r for values in report.rewards.values() for r in values)
+        self._log_step(report)
         if self.step % self.settings.checkpoint_every == 0:
             self.checkpoint()
         return report
 
+    def _log_step(self, report: StepReport) -> None:
+        """Append the step's summary to <data_dir>/steps.jsonl (for reports and curves). After a crash the lost
+        steps are trained again and logged again: readers keep the last line of each step."""
+        def finite(value):
+            if isinstance(value, float) and not math.isfinite(value):
+                return None
+            if isinstance(value, dict):
+                return {k: finite(v) for k, v in value.items()}
+            return value
+
+        line = json.dumps(finite(report.summary()), allow_nan=False)
+        with open(self.settings.data_dir / STEPS_LOG, "a", encoding="utf-8") as log_file:
+            log_file.write(line + "\n")
+
     # ------------------------------------------------------------------------------------------ checkpoints
 
-    def checkpoint(self) -> checkpoint_pb2.CheckpointRef:
+    def checkpoint(self, label: str = "") -> checkpoint_pb2.CheckpointRef:
         import torch
 
         version = self.version + 1
@@ -184,5 +228,6 @@ class Trainer:
         self.version = version
         self.store.record_checkpoint(version, self.step, None if math.isnan(reward_mean) else reward_mean)
         self._recent_rewards.clear()
-        log.info("checkpoint committed", policy_version=version, step=self.step, reward_mean=reward_mean)
+        log.info("checkpoint committed", policy_version=version, step=self.step, reward_mean=reward_mean,
+                 **({"label": label} if label else {}))
         return ref

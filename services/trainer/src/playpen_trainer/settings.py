@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from playpen_common.settings import ServiceSettings
@@ -21,6 +21,9 @@ class TrainerSettings(ServiceSettings):
                               description="Prometheus /metrics HTTP port; 0 picks a free one, -1 disables")
     data_dir: Path = Field(Path("trainer-data"), description="episode store, checkpoints and trainer state")
     base_model: str = Field(str(DEFAULT_MODEL), description="HF model directory the policy starts from")
+    init_from: str = Field("", description=("warm-start weights (a full HF model directory, e.g. an SFT checkpoint): "
+                                            "a fresh run commits them as version 1 and uses them as the KL "
+                                            "reference; full fine-tuning only"))
     algorithm: Literal["grpo"] = Field("grpo", description="online algorithm (SFT and DPO are offline commands)")
     learner: str = Field("", description="policy label whose turns are trained (empty: every model turn)")
 
@@ -50,3 +53,10 @@ class TrainerSettings(ServiceSettings):
     max_buffered: int = Field(4096, ge=1, description="stored but untrained episodes before ingestion slows down")
     checkpoint_every: int = Field(1, ge=1, description="optimiser steps per committed checkpoint")
     keep_last: int = Field(3, ge=1, description="committed checkpoints kept besides the best")
+
+    @model_validator(mode="after")
+    def _init_from_needs_full_weights(self) -> TrainerSettings:
+        if self.init_from and self.lora:
+            raise ValueError("--init-from is for full fine-tuning; with --lora, serve the warm-start model and "
+                             "give it as --base-model")
+        return self

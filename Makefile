@@ -25,14 +25,16 @@ TRAINER_BIN := $(TRAINER_VENV)/bin
 TRAINER_STAMP := $(TRAINER_VENV)/.installed
 
 .PHONY: help setup setup-policy setup-trainer proto proto-lint lint test test-slow replay run instances clean k8s-check \
-	bench-policy bench-trainer gpu-smoke
+	bench-policy bench-trainer bench-loop gpu-smoke
 
 help:
-	@echo "make run        install (first time) and run the embedded default locally"
+	@echo "make run        install (first time), then train SmolLM2 by self-play on this machine and report"
+	@echo "                (resumes runs/default; RUN_ARGS=\"--fresh\" starts over, \"--help\" lists the knobs)"
 	@echo "make test       install (first time) and run the default test suite"
 	@echo "make test-slow  the tests marked slow (longer real-model runs)"
 	@echo "make bench-policy  policy benchmark: stack vs raw vLLM throughput, reload and LoRA swap times"
 	@echo "make bench-trainer trainer benchmark: our GRPO update vs TRL GRPOTrainer's loss+backward, tokens/s"
+	@echo "make bench-loop    closed-loop benchmark: N GRPO steps synchronous vs asynchronous (async_speedup)"
 	@echo "make gpu-smoke  on a machine with a GPU: serve, generate and reload with CUDA vLLM"
 	@echo "make replay FIXTURES=<file-or-dir>   replay recorded episodes, compare scores"
 	@echo "make lint       ruff + buf lint"
@@ -109,6 +111,9 @@ bench-policy: setup
 
 bench-trainer: setup
 	$(TRAINER_BIN)/python scripts/bench_trainer.py $(BENCH_ARGS)
+
+bench-loop: setup
+	$(BIN)/python scripts/bench_loop.py $(BENCH_ARGS)
 
 gpu-smoke: setup
 	$(POLICY_BIN)/python scripts/gpu_smoke.py

@@ -81,3 +81,14 @@ def test_first_message_selects_the_role_and_last_message_the_moment() -> None:
     assert ask("You guess words") == "guess: first"
     assert ask("You guess words", "feedback: red") == "guess: again"
     assert ask("You are the critic", "feedback: red") == "agreement: yes"
+
+
+def test_rules_with_versions_apply_only_while_such_a_version_is_loaded(tmp_path) -> None:
+    backend = ScriptedBackend({"rules": [{"versions": [3], "reply": "version three"},
+                                         {"versions": [5], "reply": "never"}], "default": "base"})
+    assert generate(backend, "x").text == "base"
+    asyncio.run(backend.load(_checkpoint(tmp_path, b"weights")))  # version 3
+    output = generate(backend, "x")
+    assert (output.text, output.policy_version) == ("version three", 3)
+    with pytest.raises(ValueError, match="versions must be integers"):
+        ScriptedBackend({"rules": [{"versions": ["3"], "reply": "x"}]})

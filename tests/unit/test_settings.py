@@ -21,3 +21,9 @@ def test_flags_override_and_bad_values_are_refused(monkeypatch) -> None:
     assert settings.port == 0 and settings.policy_timeout_s == 2.5
     with pytest.raises(ValidationError):
         GameMasterSettings(_cli_parse_args=["--port", "70000"])
+
+
+def test_a_policy_follows_one_source_at_most() -> None:
+    assert PolicySettings(_cli_parse_args=["--follow-evaluator", "evaluator:50054"]).follow_evaluator
+    with pytest.raises(ValidationError, match="not several"):
+        PolicySettings(_cli_parse_args=["--follow-evaluator", "e:1", "--follow-trainer", "t:1"])

@@ -1,2 +1,3 @@
-"""Playpen evaluator. Its contract is proto/playpen/evaluator/v1 (EvaluatorService); the service is built
-in the evaluator issue. clemscore itself is computed by playpen_gamemaster.clemscore."""
+"""Playpen evaluator: scores checkpoints on held-out instances and unseen games (clemscore), gates promotion
+of the version serving replicas follow, and lets an operator roll back (proto/playpen/evaluator/v1).
+clemscore itself is computed by playpen_gamemaster.clemscore."""

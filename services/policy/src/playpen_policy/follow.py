@@ -1,6 +1,7 @@
 """Follow mode: a replica loads every committed checkpoint, from the trainer's WatchCheckpoints stream or,
-without a trainer, from a checkpoint directory. A replica that starts late catches up (loads the newest
-committed version) before it reports ready.
+without a trainer, from a checkpoint directory — or only the promoted ones, from the evaluator's
+WatchPromotions stream (eval-gated serving; a rollback there loads the earlier version here). A replica that
+starts late catches up (loads the newest committed, or the promoted, version) before it reports ready.
 
 A checkpoint that cannot be loaded (corrupt, incompatible) is logged and skipped; the replica keeps serving
 what it has and waits for the next one.
@@ -16,6 +17,7 @@ import grpc
 import structlog
 
 from playpen.common.v1 import checkpoint_pb2
+from playpen.evaluator.v1 import evaluator_pb2, evaluator_pb2_grpc
 from playpen.trainer.v1 import trainer_pb2, trainer_pb2_grpc
 from playpen_common.checkpoints import MANIFEST, read_manifest
 from playpen_common.client import aio_channel
@@ -27,10 +29,12 @@ Loader = Callable[[checkpoint_pb2.CheckpointRef], Awaitable[None]]
 
 
 class Follower:
-    def __init__(self, load: Loader, *, trainer: str = "", directory: Path | None = None, poll_s: float = 1.0):
-        if bool(trainer) == (directory is not None):
-            raise ValueError("follow exactly one of a trainer or a directory")
-        self._load, self._trainer, self._directory, self._poll_s = load, trainer, directory, poll_s
+    def __init__(self, load: Loader, *, trainer: str = "", evaluator: str = "", directory: Path | None = None,
+                 poll_s: float = 1.0):
+        if bool(trainer) + bool(evaluator) + (directory is not None) != 1:
+            raise ValueError("follow exactly one of a trainer, an evaluator or a directory")
+        self._load, self._directory, self._poll_s = load, directory, poll_s
+        self._target, self._evaluator = trainer or evaluator, bool(evaluator)
         self.loaded = 0
         self._failed: set[int] = set()
         self._stream: grpc.aio.UnaryStreamCall | None = None
@@ -61,15 +65,22 @@ class Follower:
                     continue
         return None
 
-    # --------------------------------------------------------------------------------- trainer
+    # --------------------------------------------------------------------------------- trainer or evaluator
+
+    def _connect(self) -> grpc.aio.Channel:
+        if self._channel is None:
+            self._channel = aio_channel(self._target)
+        return self._channel
 
     async def _open_stream(self) -> None:
-        if self._channel is None:
-            self._channel = aio_channel(self._trainer)
-        stub = trainer_pb2_grpc.TrainerServiceStub(self._channel)
-        self._stream = stub.WatchCheckpoints(trainer_pb2.WatchCheckpointsRequest(after_version=self.loaded))
+        if self._evaluator:
+            stub = evaluator_pb2_grpc.EvaluatorServiceStub(self._connect())
+            self._stream = stub.WatchPromotions(evaluator_pb2.WatchPromotionsRequest(current_version=self.loaded))
+        else:
+            stub = trainer_pb2_grpc.TrainerServiceStub(self._connect())
+            self._stream = stub.WatchCheckpoints(trainer_pb2.WatchCheckpointsRequest(after_version=self.loaded))
 
-    async def _next_from_trainer(self) -> checkpoint_pb2.CheckpointRef:
+    async def _next_from_stream(self) -> checkpoint_pb2.CheckpointRef:
         while True:
             try:
                 if self._stream is None:
@@ -77,10 +88,10 @@ class Follower:
                 assert self._stream is not None
                 response = await self._stream.read()
                 if response is grpc.aio.EOF:
-                    raise ConnectionError("the trainer ended the checkpoint stream")
+                    raise ConnectionError("the checkpoint stream ended")
                 return response.checkpoint
             except (grpc.aio.AioRpcError, ConnectionError) as error:
-                log.warning("checkpoint stream interrupted; reconnecting", trainer=self._trainer, error=str(error))
+                log.warning("checkpoint stream interrupted; reconnecting", source=self._target, error=str(error))
                 self._stream = None
                 await asyncio.sleep(self._poll_s)
 
@@ -92,20 +103,28 @@ class Follower:
             newest = self._newest_on_disk()
             if newest is not None:
                 await self._apply(newest)
-        elif await self._trainer_latest_version() > self.loaded:
-            await self._apply(await self._next_from_trainer())
+        elif self._evaluator:
+            # A promoted version other than ours (a rollback can make it lower) comes first on the stream.
+            if await self._source_version() not in (0, self.loaded):
+                await self._apply(await self._next_from_stream())
+        elif await self._source_version() > self.loaded:
+            await self._apply(await self._next_from_stream())
 
-    async def _trainer_latest_version(self) -> int:
-        """The trainer's newest committed version (0: none yet), waiting for the trainer to be reachable."""
+    async def _source_version(self) -> int:
+        """The trainer's newest committed version, or the evaluator's serving version (0: none yet), waiting
+        for the source to be reachable."""
         while True:
             try:
-                if self._channel is None:
-                    self._channel = aio_channel(self._trainer)
-                status = await trainer_pb2_grpc.TrainerServiceStub(self._channel).GetStatus(
+                if self._evaluator:
+                    # Only serving_version matters; asking for our own version's results keeps the reply small.
+                    results = await evaluator_pb2_grpc.EvaluatorServiceStub(self._connect()).ListResults(
+                        evaluator_pb2.ListResultsRequest(versions=[self.loaded]), timeout=10)
+                    return results.serving_version
+                status = await trainer_pb2_grpc.TrainerServiceStub(self._connect()).GetStatus(
                     trainer_pb2.GetStatusRequest(), timeout=10)
                 return status.latest_version
             except grpc.aio.AioRpcError as error:
-                log.warning("trainer not reachable yet", trainer=self._trainer, error=error.code().name)
+                log.warning("checkpoint source not reachable yet", source=self._target, error=error.code().name)
                 await asyncio.sleep(self._poll_s)
 
     async def run(self) -> None:
@@ -116,7 +135,7 @@ class Follower:
                 if newest is not None and newest.version > self.loaded:
                     await self._apply(newest)
             else:
-                await self._apply(await self._next_from_trainer())
+                await self._apply(await self._next_from_stream())
 
     async def close(self) -> None:
         if self._channel is not None:

@@ -2,12 +2,13 @@
 before a real model is set up.
 
 A script is JSON: {"rules": [{"first": <regex>, "when": <regex>, "reply": <text> | "replies": [<text>, ...],
-"delay_s": <seconds>}], "default": <text>}. Each request is answered by the first rule whose `first` regex
-matches the conversation's first user message (which says what game and role this is) and whose `when`
-regex matches the last one (Python `re.search`, DOTALL; a missing regex matches anything). `replies` cycle
-per rule. `delay_s` makes a slow policy (for deadline tests). Token ids are the UTF-8 bytes of the rendered
-prompt and of the reply, each with logprob 0.0 — the reply was certain — so the trainer-facing fields are
-well-formed.
+"delay_s": <seconds>, "versions": [<int>, ...]}], "default": <text>}. Each request is answered by the first
+rule whose `first` regex matches the conversation's first user message (which says what game and role this
+is) and whose `when` regex matches the last one (Python `re.search`, DOTALL; a missing regex matches
+anything). A rule with `versions` applies only while one of those weight versions is loaded, so that
+checkpoints can play differently (evaluation and promotion tests). `replies` cycle per rule. `delay_s` makes a
+slow policy (for deadline tests). Token ids are the UTF-8 bytes of the rendered prompt and of the reply, each
+with logprob 0.0 — the reply was certain — so the trainer-facing fields are well-formed.
 """
 
 from __future__ import annotations
@@ -32,8 +33,11 @@ class Rule:
     last: re.Pattern[str]
     replies: itertools.cycle
     delay_s: float
+    versions: frozenset[int] | None = None
 
-    def matches(self, first_user: str, last_user: str) -> bool:
+    def matches(self, first_user: str, last_user: str, version: int = 0) -> bool:
+        if self.versions is not None and version not in self.versions:
+            return False
         return bool(self.first.search(first_user) and self.last.search(last_user))
 
 
@@ -44,8 +48,12 @@ def load_script(source: str | Path | dict[str, Any]) -> tuple[list[Rule], str]:
         replies = rule.get("replies") or [rule.get("reply", "")]
         if not all(isinstance(r, str) for r in replies):
             raise ValueError(f"script rule #{index}: replies must be text")
+        versions = rule.get("versions")
+        if versions is not None and not all(isinstance(v, int) for v in versions):
+            raise ValueError(f"script rule #{index}: versions must be integers")
         rules.append(Rule(re.compile(rule.get("first", ""), re.DOTALL), re.compile(rule.get("when", ""), re.DOTALL),
-                          itertools.cycle(replies), float(rule.get("delay_s", 0.0))))
+                          itertools.cycle(replies), float(rule.get("delay_s", 0.0)),
+                          None if versions is None else frozenset(versions)))
     return rules, str(data.get("default", ""))
 
 
@@ -73,7 +81,7 @@ class ScriptedBackend:
         users = [m.content for m in messages if m.role == "user"] or [""]
         text, delay = self._default, 0.0
         for rule in self._rules:
-            if rule.matches(users[0], users[-1]):
+            if rule.matches(users[0], users[-1], version):
                 text, delay = next(rule.replies), rule.delay_s
                 break
         if delay:

@@ -45,9 +45,9 @@ async def serve(settings: PolicySettings) -> None:
     follower_task: asyncio.Task | None = None
     try:
         await backend.start()
-        if settings.follow_trainer or settings.follow_dir is not None:
-            follower = Follower(servicer.load, trainer=settings.follow_trainer, directory=settings.follow_dir,
-                                poll_s=settings.follow_poll_s)
+        if settings.follow_trainer or settings.follow_evaluator or settings.follow_dir is not None:
+            follower = Follower(servicer.load, trainer=settings.follow_trainer, evaluator=settings.follow_evaluator,
+                                directory=settings.follow_dir, poll_s=settings.follow_poll_s)
             service.on_shutdown(follower.close)
             await follower.catch_up()
             follower_task = asyncio.create_task(follower.run())

@@ -46,6 +46,8 @@ class PolicySettings(ServiceSettings):
 
     # follow mode: load every committed checkpoint
     follow_trainer: str = Field("", description="host:port of a TrainerService whose checkpoints to follow")
+    follow_evaluator: str = Field(
+        "", description="host:port of an EvaluatorService whose promoted checkpoints to follow (eval-gated serving)")
     follow_dir: Path | None = Field(None, description="checkpoint root (v*/manifest.json) to follow without trainer")
     follow_poll_s: float = Field(1.0, gt=0, description="how often follow_dir is scanned, seconds")
 
@@ -54,6 +56,6 @@ class PolicySettings(ServiceSettings):
 
     @model_validator(mode="after")
     def _one_source(self) -> PolicySettings:
-        if self.follow_trainer and self.follow_dir is not None:
-            raise ValueError("follow either a trainer or a checkpoint directory, not both")
+        if bool(self.follow_trainer) + bool(self.follow_evaluator) + (self.follow_dir is not None) > 1:
+            raise ValueError("follow one of a trainer, an evaluator or a checkpoint directory, not several")
         return self

@@ -1,56 +1,610 @@
-"""`make run`: bring the services up as local processes, play games, print clembench's table.
+"""`make run`: the embedded default. Trains SmolLM2-135M-Instruct by self-play on this machine and reports
+whether it learned.
 
-The policy is SmolLM2-135M-Instruct under vLLM on CPU (from the policy's own environment, .venv-policy),
-or with `--policy scripted` the rule-based stand-in. Ctrl-C stops every process this script started.
+Every service runs as a local process on free ports (logs in <run-dir>/logs/):
+
+1. **baseline** — the evaluator scores the untrained model (version 0) on held-out instances at temperature 0,
+   through its own policy process (never the rollout policy).
+2. **demonstrations** — the game master's programmatic experts play training instances of every game.
+3. **warm start** — SFT on the successful expert episodes (`playpen-trainer sft`), so the model learns the
+   reply formats; the untrained model aborts every episode and GRPO alone would see no reward differences.
+4. **GRPO** — the trainer starts from the warm start (committed as version 1); a rollout policy follows the
+   trainer; `playpen-selfplay` streams groups of self-play (teacher-play where configured) episodes to it,
+   asynchronously by default; the evaluator follows the checkpoints and gates promotion.
+5. **final evaluation and report** — the newest checkpoint is evaluated, and <run-dir>/report/ gets the
+   clemscore table (baseline vs latest vs best; seen vs unseen), learning curves, sample transcripts, the
+   configuration and the verdict with bootstrap confidence intervals.
+
+Ctrl-C stops every process this script started; what was acknowledged is kept, and running the same command
+again resumes the run where it stopped (finished phases are not repeated). `--fresh` starts over.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import grpc
+from google.protobuf.json_format import MessageToDict
+from tqdm import tqdm
+
+from playpen.common.v1 import checkpoint_pb2, episode_pb2
+from playpen.evaluator.v1 import evaluator_pb2, evaluator_pb2_grpc
+from playpen.gamemaster.v1 import gamemaster_pb2 as gm
+from playpen.gamemaster.v1 import gamemaster_pb2_grpc
+from playpen.trainer.v1 import trainer_pb2, trainer_pb2_grpc
 from playpen_common import launcher
+from playpen_common.checkpoints import committed_checkpoints, version_dir
+
+REPO = Path(__file__).resolve().parents[1]
+TOOLS = REPO / ".venv" / "bin"
+POLICY_BIN = REPO / ".venv-policy" / "bin"
+TRAINER_BIN = REPO / ".venv-trainer" / "bin"
+DEFAULT_MODEL = Path.home() / ".cache" / "playpen" / "models" / "SmolLM2-135M-Instruct"
+PHASES = ("baseline", "demonstrations", "warm-start", "grpo", "final-evaluation", "report")
+# Knobs that change what a run means: a resumed run keeps the values it started with.
+RUN_KNOBS = ("model", "policy", "games", "eval_split", "eval_instances", "eval_max_tokens", "demo_instances",
+             "sft_steps", "sft_lr", "sft_batch_size", "group_size", "groups_per_step", "checkpoint_every", "lr",
+             "kl_coef", "format_credit", "aborted_reward", "max_staleness", "temperature", "max_tokens", "teacher",
+             "mode", "seed", "lora")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="make run", description=__doc__.splitlines()[0])
+    add = parser.add_argument
+    add("--run-dir", type=Path, default=Path("runs") / "default",
+        help="where the run lives; running again with the same folder resumes it")
+    add("--fresh", action="store_true", help="delete the run folder first and start over")
+    add("--minutes", type=float, default=12.0, help="GRPO budget in minutes (wall clock of the training phase)")
+    add("--model", type=Path, default=DEFAULT_MODEL, help="HF model directory (default: SmolLM2-135M-Instruct)")
+    add("--policy", choices=("vllm", "scripted"), default="vllm",
+        help="vLLM serving the model (default) or the rule-based stand-in (for tests of the plumbing)")
+    add("--games", nargs="*", default=[], help="training games (default: all seven)")
+    add("--eval-split", default="validation", choices=("validation", "test"))
+    add("--eval-instances", type=int, default=8, help="held-out instances per game, the same for every version")
+    add("--eval-max-tokens", type=int, default=96, help="tokens per reply in evaluations")
+    add("--demo-instances", type=int, default=24, help="training instances per game the experts play")
+    add("--sft-steps", type=int, default=30, help="warm-start SFT optimiser steps (0: no warm start)")
+    add("--sft-lr", type=float, default=5e-5)
+    add("--sft-batch-size", type=int, default=8)
+    add("--group-size", type=int, default=4, help="episodes per GRPO group")
+    add("--groups-per-step", type=int, default=2)
+    add("--checkpoint-every", type=int, default=2, help="optimiser steps per checkpoint")
+    add("--lr", type=float, default=2e-6, help="GRPO learning rate")
+    add("--kl-coef", type=float, default=0.02)
+    add("--format-credit", type=float, default=0.5, help="shaping credit for well-formed turns (not in clemscore)")
+    add("--aborted-reward", type=float, default=-0.5)
+    add("--max-staleness", type=int, default=2)
+    add("--temperature", type=float, default=1.0, help="sampling temperature of self-play")
+    add("--max-tokens", type=int, default=64, help="tokens per reply in self-play")
+    add("--teacher", action="append", default=None, metavar="GAME:ROLE=PLAYER",
+        help="teacher-play: a builtin player holds this role during GRPO (repeatable; default: see DEFAULT_TEACHERS)")
+    add("--mode", choices=("async", "sync"), default="async", help="self-play schedule")
+    add("--seed", type=int, default=0)
+    add("--lora", action="store_true", help="GRPO trains a LoRA adapter (warm start still full SFT)")
+    add("--trainer-threads", type=int, default=1, help="torch threads of the trainer")
+    return parser.parse_args(argv)
+
+
+# Roles a programmatic expert holds during GRPO by default (teacher-play); the model holds every other role.
+DEFAULT_TEACHERS: list[str] = []
+
+
+# --------------------------------------------------------------------------------------------------- the run
+
+
+class RunState:
+    """<run-dir>/state.json: the configuration the run started with and the phases it finished."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.data = json.loads(path.read_text()) if path.is_file() else {"done": [], "config": {}}
+
+    def done(self, phase: str) -> bool:
+        return phase in self.data["done"]
+
+    def finish(self, phase: str) -> None:
+        if phase not in self.data["done"]:
+            self.data["done"].append(phase)
+        self.save()
+
+    def save(self) -> None:
+        temporary = self.path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(self.data, indent=2))
+        os.replace(temporary, self.path)
+
+
+@dataclass
+class Paths:
+    root: Path
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def demos(self) -> Path:
+        return self.root / "demonstrations"
+
+    @property
+    def warm_start(self) -> Path:
+        return self.root / "warm-start"
+
+    @property
+    def trainer(self) -> Path:
+        return self.root / "trainer"
+
+    @property
+    def evaluator(self) -> Path:
+        return self.root / "evaluator"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report"
+
+
+class Services:
+    """The processes of the run; each stopped by its PID (SIGTERM, then SIGKILL) in reverse order."""
+
+    def __init__(self, logs: Path):
+        self.logs = logs
+        self.running: dict[str, launcher.Service] = {}
+
+    def start(self, name: str, command: list[str], *, env: dict[str, str] | None = None, timeout: float = 120,
+              wait_ready: bool = True) -> launcher.Service:
+        service = launcher.start(name, command, self.logs, env=env, timeout=timeout, wait_ready=wait_ready)
+        self.running[name] = service
+        return service
+
+    def stop(self, name: str) -> None:
+        service = self.running.pop(name, None)
+        if service is not None:
+            service.stop(timeout=60)
+
+    def stop_all(self) -> None:
+        for name in reversed(list(self.running)):
+            self.stop(name)
+
+
+def vllm_env(core: int) -> dict[str, str]:
+    """One vLLM engine per core: the rollout policy and the evaluator's policy do not share one."""
+    return {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_CPU_OMP_THREADS_BIND": str(core), "OMP_NUM_THREADS": "1"}
+
+
+class ClosedLoop:
+    def __init__(self, options: argparse.Namespace):
+        self.options = options
+        self.paths = Paths(options.run_dir)
+        self.state = RunState(options.run_dir / "state.json")
+        self.services = Services(self.paths.logs)
+        self.config = self._config()
+
+    # ------------------------------------------------------------------------------------------ setup
+
+    def _config(self) -> dict:
+        chosen = {knob: getattr(self.options, knob) for knob in RUN_KNOBS}
+        chosen["teacher"] = self.options.teacher if self.options.teacher is not None else DEFAULT_TEACHERS
+        chosen = json.loads(json.dumps(chosen, default=str))
+        saved = self.state.data["config"]
+        if saved:
+            changed = {k: (saved.get(k), v) for k, v in chosen.items() if saved.get(k) != v}
+            if changed:
+                print(f"resuming {self.paths.root}: keeping the run's own settings; ignored: "
+                      + ", ".join(f"{k}={new!r} (run has {old!r})" for k, (old, new) in changed.items()),
+                      file=sys.stderr)
+            return {**chosen, **saved, "minutes": self.options.minutes}
+        self.state.data["config"] = chosen
+        self.state.save()
+        return {**chosen, "minutes": self.options.minutes}
+
+    def policy_command(self, *extra: str) -> tuple[list[str], dict[str, str], float]:
+        if self.config["policy"] == "scripted":
+            return [str(TOOLS / "playpen-policy"), "--backend", "scripted", *extra], {}, 60
+        return ([str(POLICY_BIN / "playpen-policy"), "--model", self.config["model"], "--max-model-len", "4096",
+                 *extra], {}, 600)
+
+    # ------------------------------------------------------------------------------------------ phases
+
+    def run(self) -> int:
+        self.paths.logs.mkdir(parents=True, exist_ok=True)
+        (self.paths.root / "config.json").write_text(json.dumps(self.config, indent=2))
+        print(f"run folder: {self.paths.root} (logs in {self.paths.logs}/); Ctrl-C stops, running again resumes")
+        self.gamemaster = self.services.start("gamemaster", [str(TOOLS / "playpen-gamemaster"),
+                                                             "--policy-timeout-s", "900"])
+        self.games = self.config["games"] or self._training_games()
+        command, env, timeout = self.policy_command()
+        self.eval_policy = self.services.start("eval-policy", command, env={**env, **vllm_env(1)}, timeout=timeout)
+        if not self.state.done("baseline"):
+            self.phase_baseline()
+        if not self.state.done("demonstrations"):
+            self.phase_demonstrations()
+        if not self.state.done("warm-start"):
+            self.phase_warm_start()
+        if not self.state.done("grpo"):
+            self.phase_grpo()
+        if not self.state.done("final-evaluation"):
+            self.phase_final_evaluation()
+        return self.phase_report()
+
+    def _training_games(self) -> list[str]:
+        with grpc.insecure_channel(self.gamemaster.target) as channel:
+            listing = gamemaster_pb2_grpc.GameMasterServiceStub(channel).ListGames(gm.ListGamesRequest(), timeout=30)
+        return [game.name for game in listing.games if game.training]
+
+    def start_evaluator(self, *, follow: str = "") -> launcher.Service:
+        self.services.stop("evaluator")
+        command = [str(TOOLS / "playpen-evaluator"), "--state-dir", str(self.paths.evaluator),
+                   "--gamemaster-target", self.gamemaster.target, "--eval-policy-target", self.eval_policy.target,
+                   "--split", self.config["eval_split"], "--instances-per-game", str(self.config["eval_instances"]),
+                   "--seen-games", ",".join(self.games), "--max-tokens", str(self.config["eval_max_tokens"]),
+                   "--seed", str(self.config["seed"])]
+        if follow:
+            command += ["--follow-trainer", follow]
+        return self.services.start("evaluator", command, timeout=120)
+
+    def evaluate(self, evaluator: launcher.Service, ref: checkpoint_pb2.CheckpointRef, label: str,
+                 ) -> evaluator_pb2.EvaluationResult:
+        with grpc.insecure_channel(evaluator.target) as channel, \
+                tqdm(desc=f"evaluating v{ref.version} ({label})", unit="s", dynamic_ncols=True,
+                     bar_format="{desc}: {elapsed}") as bar:
+            stub = evaluator_pb2_grpc.EvaluatorServiceStub(channel)
+            future = stub.EvaluateCheckpoint.future(evaluator_pb2.EvaluateCheckpointRequest(
+                checkpoint=ref, split=self.config["eval_split"], label=label), timeout=4 * 3600)
+            while not future.done():
+                time.sleep(1)
+                bar.refresh()
+            result = future.result().result
+        print(f"  v{result.version} ({label}): {describe(result)}")
+        return result
+
+    def phase_baseline(self) -> None:
+        print("== baseline: the untrained model on held-out instances")
+        evaluator = self.start_evaluator()
+        self.evaluate(evaluator, base_ref(Path(self.config["model"])), "baseline")
+        self.services.stop("evaluator")
+        self.state.finish("baseline")
+
+    def phase_demonstrations(self) -> None:
+        print("== demonstrations: the game master's experts play training instances")
+        self.paths.demos.mkdir(parents=True, exist_ok=True)
+        sink_path = self.paths.demos / "episodes.jsonl"
+        request = gm.PlayEpisodesRequest(
+            games=self.games, split="train", instances_per_game=self.config["demo_instances"], group_size=1,
+            seed=self.config["seed"], run_id="demo", default_player=gm.PlayerConfig(builtin="expert"))
+        counts: dict[str, list[int]] = {}
+        with grpc.insecure_channel(self.gamemaster.target) as channel, open(sink_path, "w") as sink, \
+                tqdm(desc="expert episodes", unit="ep", dynamic_ncols=True) as bar:
+            stub = gamemaster_pb2_grpc.GameMasterServiceStub(channel)
+            for response in stub.PlayEpisodes(request, timeout=3600):
+                episode = response.episode
+                sink.write(json.dumps(MessageToDict(episode, preserving_proto_field_name=True)) + "\n")
+                success = episode.status == episode_pb2.EPISODE_STATUS_COMPLETED and episode.scores.success
+                counts.setdefault(episode.game, [0, 0])[0] += int(success)
+                counts[episode.game][1] += 1
+                bar.update()
+        print("  successful expert episodes: " + ", ".join(f"{g} {s}/{n}" for g, (s, n) in sorted(counts.items())))
+        self.state.finish("demonstrations")
+
+    def phase_warm_start(self) -> None:
+        if self.config["sft_steps"] <= 0:
+            print("== warm start: skipped (--sft-steps 0)")
+            self.state.finish("warm-start")
+            return
+        print(f"== warm start: SFT on the successful expert episodes ({self.config['sft_steps']} steps)")
+        shutil.rmtree(self.paths.warm_start, ignore_errors=True)
+        command = [str(TRAINER_BIN / "playpen-trainer"), "sft", "--episodes", str(self.paths.demos / "episodes.jsonl"),
+                   "--learner", "expert", "--base-model", self.config["model"], "--out", str(self.paths.warm_start),
+                   "--version", "1", "--max-steps", str(self.config["sft_steps"]), "--lr", str(self.config["sft_lr"]),
+                   "--batch-size", str(self.config["sft_batch_size"]), "--max-length", "1024",
+                   "--seed", str(self.config["seed"])]
+        log = self.paths.logs / "warm-start.log"
+        with open(log, "w") as sink:
+            process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
+                                       env={**os.environ, "OMP_NUM_THREADS": "2"})
+            try:
+                with tqdm(desc="warm-start SFT", total=self.config["sft_steps"], unit="step",
+                          dynamic_ncols=True) as bar:
+                    while process.poll() is None:
+                        time.sleep(1)
+                        bar.n = min(sft_progress(log), self.config["sft_steps"])
+                        bar.refresh()
+            finally:
+                stop_process(process)
+        if process.returncode != 0:
+            raise RuntimeError(f"the warm-start SFT failed (exit {process.returncode}); see {log}")
+        self.state.finish("warm-start")
+
+    def trainer_command(self) -> list[str]:
+        config = self.config
+        command = [str(TRAINER_BIN / "playpen-trainer"), "--base-model", config["model"],
+                   "--data-dir", str(self.paths.trainer), "--learner", "learner",
+                   "--group-size", str(config["group_size"]), "--groups-per-step", str(config["groups_per_step"]),
+                   "--checkpoint-every", str(config["checkpoint_every"]), "--lr", str(config["lr"]),
+                   "--kl-coef", str(config["kl_coef"]), "--format-credit", str(config["format_credit"]),
+                   "--aborted-reward", str(config["aborted_reward"]),
+                   "--max-staleness", str(config["max_staleness"]), "--seed", str(config["seed"]),
+                   "--torch-threads", str(self.options.trainer_threads), "--keep-last", "3"]
+        warm = version_dir(self.paths.warm_start, 1)
+        if config["sft_steps"] > 0 and warm.is_dir():
+            command += ["--init-from", str(warm)]
+        if config["lora"]:
+            command += ["--lora"]
+        return command
+
+    def phase_grpo(self) -> None:
+        config = self.config
+        print(f"== GRPO: {config['mode']} self-play for {config['minutes']:g} minutes")
+        trainer = self.services.start("trainer", self.trainer_command(),
+                                      env={"OMP_NUM_THREADS": str(self.options.trainer_threads)}, timeout=600)
+        command, env, timeout = self.policy_command("--follow-trainer", trainer.target)
+        rollout = self.services.start("rollout-policy", command, env={**env, **vllm_env(0)}, timeout=timeout)
+        evaluator = self.start_evaluator(follow=trainer.target)
+        elapsed_before = self.state.data.get("grpo_seconds", 0.0)
+        budget = max(0.0, config["minutes"] * 60 - elapsed_before)
+        selfplay = [str(TOOLS / "playpen-selfplay"), "--gamemaster", self.gamemaster.target,
+                    "--trainer", trainer.target, "--policy", rollout.target, "--policy-name", "learner",
+                    "--games", *self.games, "--group-size", str(config["group_size"]),
+                    "--instances-per-game", "1", "--temperature", str(config["temperature"]),
+                    "--max-tokens", str(config["max_tokens"]), "--mode", config["mode"],
+                    "--max-pending", str(config["group_size"] * config["groups_per_step"] * 2),
+                    "--seconds", f"{budget:.0f}", "--run-id", f"grpo-s{config['seed']}", "--seed", str(config["seed"]),
+                    "--state", str(self.paths.root / "selfplay.json")]
+        for teacher in config["teacher"]:
+            selfplay += ["--teacher", teacher]
+        started = time.monotonic()
+        log = self.paths.logs / "selfplay.log"
+        with open(log, "a") as sink:
+            process = subprocess.Popen(selfplay, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+            try:
+                self._watch_training(process, trainer, evaluator, budget)
+            finally:
+                stop_process(process)
+                self.state.data["grpo_seconds"] = elapsed_before + time.monotonic() - started
+                self.state.save()
+        if process.returncode not in (0, None):
+            raise RuntimeError(f"self-play failed (exit {process.returncode}); see {log}")
+        # Let the trainer train what is complete, then stop it (it finishes its step and commits nothing half).
+        self._drain(trainer)
+        self.services.stop("evaluator")
+        self.services.stop("rollout-policy")
+        self.services.stop("trainer")
+        self.state.finish("grpo")
+
+    def _watch_training(self, process: subprocess.Popen, trainer: launcher.Service, evaluator: launcher.Service,
+                        budget: float) -> None:
+        bars = {"time": tqdm(desc="GRPO time", total=round(budget), unit="s", position=0, dynamic_ncols=True),
+                "episodes": tqdm(desc="episodes", unit="ep", position=1, dynamic_ncols=True),
+                "steps": tqdm(desc="trainer steps", unit="step", position=2, dynamic_ncols=True),
+                "evals": tqdm(desc="evaluations", unit="ckpt", position=3, dynamic_ncols=True)}
+        started = time.monotonic()
+        try:
+            with grpc.insecure_channel(trainer.target) as t_channel, \
+                    grpc.insecure_channel(evaluator.target) as e_channel:
+                trainer_stub = trainer_pb2_grpc.TrainerServiceStub(t_channel)
+                evaluator_stub = evaluator_pb2_grpc.EvaluatorServiceStub(e_channel)
+                while process.poll() is None:
+                    time.sleep(2)
+                    bars["time"].n = min(round(time.monotonic() - started), bars["time"].total)
+                    try:
+                        status = trainer_stub.GetStatus(trainer_pb2.GetStatusRequest(), timeout=10)
+                        results = evaluator_stub.ListResults(evaluator_pb2.ListResultsRequest(
+                            split=self.config["eval_split"]), timeout=10)
+                    except grpc.RpcError:
+                        continue
+                    bars["episodes"].n = status.episodes_stored
+                    bars["episodes"].set_postfix_str(f"dropped {status.episodes_dropped}, "
+                                                     f"waiting {status.episodes_buffered}")
+                    bars["steps"].n = status.step
+                    bars["steps"].set_postfix_str(f"version {status.latest_version}")
+                    bars["evals"].n = len(results.results)
+                    if results.results:
+                        newest = max(results.results, key=lambda r: r.version)
+                        bars["evals"].set_postfix_str(f"v{newest.version} seen clemscore "
+                                                      f"{group_clemscore(newest, 'seen'):.1f}, "
+                                                      f"serving v{results.serving_version}")
+                    for bar in bars.values():
+                        bar.refresh()
+        finally:
+            for bar in bars.values():
+                bar.close()
+
+    def _drain(self, trainer: launcher.Service, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        with grpc.insecure_channel(trainer.target) as channel:
+            stub = trainer_pb2_grpc.TrainerServiceStub(channel)
+            last = None
+            while time.monotonic() < deadline:
+                status = stub.GetStatus(trainer_pb2.GetStatusRequest(), timeout=10)
+                if status.step == last:  # no step in the last interval: what is left is incomplete groups
+                    return
+                last = status.step
+                time.sleep(15)
+
+    def phase_final_evaluation(self) -> None:
+        committed = committed_checkpoints(self.paths.trainer / "checkpoints")
+        if not committed:
+            print("== final evaluation: no checkpoint was committed")
+            self.state.finish("final-evaluation")
+            return
+        latest = committed[-1]
+        print(f"== final evaluation: version {latest.version}")
+        evaluator = self.start_evaluator()
+        label = "warm-start" if latest.step == 0 else "grpo"
+        self.evaluate(evaluator, latest, label)
+        self.services.stop("evaluator")
+        self.state.finish("final-evaluation")
+
+    def phase_report(self) -> int:
+        from playpen_evaluator import report as reporting
+
+        evaluator = self.start_evaluator()
+        with grpc.insecure_channel(evaluator.target) as channel:
+            listing = evaluator_pb2_grpc.EvaluatorServiceStub(channel).ListResults(
+                evaluator_pb2.ListResultsRequest(split=self.config["eval_split"], include_episodes=True), timeout=60)
+        self.services.stop("evaluator")
+        results = sorted(listing.results, key=lambda r: r.version)
+        evals, points = [], []
+        for result in results:
+            points.append(reporting.EvalPoint(version=result.version, step=result.step, label=result.label,
+                                              promoted=result.promoted))
+            for e in result.episodes:
+                evals.append(reporting.EvalEpisode(version=result.version, label=result.label, game=e.game,
+                                                   group=e.group, episode_id=e.episode_id, instance_id=e.instance_id,
+                                                   aborted=e.aborted, success=e.success, main_score=e.main_score))
+        steps = read_steps(self.paths.trainer / "steps.jsonl")
+        transcripts = read_transcripts(self.paths.evaluator / "evaluator.db", results, self.config["eval_split"])
+        verdict = reporting.write_report(self.paths.report, evals=evals, points=points, steps=steps,
+                                         transcripts=transcripts, config=self.config,
+                                         baseline_version=0, seed=self.config["seed"])
+        self.state.finish("report")
+        print((self.paths.report / "report.md").read_text().split("\n## ")[0])
+        print(f"report: {self.paths.report}/report.md (curves, transcripts, verdict.json alongside)")
+        del verdict
+        return 0
+
+
+# --------------------------------------------------------------------------------------------------- helpers
+
+
+def base_ref(model: Path) -> checkpoint_pb2.CheckpointRef:
+    """Version 0: the base model the policies start with."""
+    return checkpoint_pb2.CheckpointRef(version=0, uri=str(model), kind=checkpoint_pb2.CHECKPOINT_KIND_FULL,
+                                        base_model=str(model))
+
+
+def group_clemscore(result: evaluator_pb2.EvaluationResult, group: str) -> float:
+    for entry in result.groups:
+        if entry.group == group:
+            return entry.score.clemscore
+    return math.nan
+
+
+def describe(result: evaluator_pb2.EvaluationResult) -> str:
+    parts = [f"{g.group}: played {g.score.played:.1f}%, clemscore {g.score.clemscore:.1f}" for g in result.groups
+             if g.score.episodes]
+    promoted = "promoted" if result.promoted else "not promoted"
+    return "; ".join(parts) + f" ({promoted})"
+
+
+def sft_progress(log: Path) -> int:
+    """Optimiser steps done so far, from the SFT log's "step N/M loss X" lines."""
+    if not log.is_file():
+        return 0
+    found = re.findall(r"^step (\d+)/\d+ loss", log.read_text(errors="replace"), flags=re.MULTILINE)
+    return int(found[-1]) if found else 0
+
+
+def read_steps(path: Path) -> list:
+    from playpen_evaluator.report import TrainStep
+
+    latest: dict[int, dict] = {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            if line.strip():
+                record = json.loads(line)
+                latest[record["step"]] = record  # a step retrained after a crash: its last line counts
+    def number(value) -> float:
+        return math.nan if value is None else float(value)
+
+    steps = []
+    for step in sorted(latest):
+        r = latest[step]
+        steps.append(TrainStep(
+            step=step, version=r["version"], time_s=r["time"], reward_mean=number(r.get("reward_mean")),
+            game_score_mean=number(r.get("reward_mean")), aborted_share=number(r.get("aborted_share")),
+            well_formed_share=number(r.get("well_formed_share")),
+            per_game={g: number(v) for g, v in (r.get("reward_per_game") or {}).items()},
+            loss=number(r.get("loss")), kl=number(r.get("kl"))))
+    return steps
+
+
+def read_transcripts(store_path: Path, results, split: str) -> list:
+    """One evaluation episode per game of the baseline and of the newest version, rendered as text."""
+    from playpen_evaluator.report import Transcript
+    from playpen_evaluator.store import ResultStore
+
+    if not results or not store_path.is_file():
+        return []
+    chosen = {results[0].version: results[0].label, results[-1].version: results[-1].label}
+    store = ResultStore(store_path)
+    transcripts = []
+    try:
+        for version, label in chosen.items():
+            games_done: set[str] = set()
+            for episode in store.transcripts(version, split):
+                if episode.game not in games_done:
+                    games_done.add(episode.game)
+                    transcripts.append(Transcript(version=version, label=label, game=episode.game,
+                                                  episode_id=episode.episode_id, text=render(episode)))
+    finally:
+        store.close()
+    return transcripts
+
+
+def render(episode: episode_pb2.Episode) -> str:
+    lines = [f"{episode.game} {episode.instance_id} — outcome {episode_pb2.GameOutcome.Name(episode.outcome)}, "
+             f"main score {episode.scores.main_score}"]
+    for turn in episode.turns:
+        lines.append(f"\n--- turn {turn.index} · {turn.role} ({episode_pb2.TurnStatus.Name(turn.status)}) ---")
+        if turn.messages:
+            lines.append(f"[asked] {turn.messages[-1].content}")
+        lines.append(f"[reply] {turn.reply}")
+    return "\n".join(lines) + "\n"
+
+
+def stop_process(process: subprocess.Popen, timeout: float = 60) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
+def require(path: Path, hint: str) -> None:
+    if not path.exists():
+        raise SystemExit(f"{path} is missing: {hint}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
-    parser.add_argument("--split", default="validation")
-    parser.add_argument("--instances", type=int, default=5, help="instances per game")
-    parser.add_argument("--policy", choices=["vllm", "scripted"], default="vllm",
-                        help="the model under vLLM (default) or the scripted stand-in")
-    args, play_args = parser.parse_known_args(argv)
-    policy_command = ["playpen-policy", "--backend", "scripted"]
-    if args.policy == "vllm":
-        executable = Path(__file__).resolve().parents[1] / ".venv-policy" / "bin" / "playpen-policy"
-        if not executable.exists():
-            print(f"{executable} is missing: run `make setup` (or use --policy scripted)", file=sys.stderr)
-            return 2
-        policy_command = [str(executable)]
-    args.out.mkdir(parents=True, exist_ok=True)
-    started: list[launcher.Service] = []
-    try:
-        print(f"starting services (logs in {args.out}/)")
-        policy = launcher.start("policy", policy_command, args.out, timeout=600)
-        started.append(policy)
-        gamemaster = launcher.start("gamemaster", ["playpen-gamemaster", "--policy-timeout-s", "600"], args.out)
-        started.append(gamemaster)
-        print(f"policy ({args.policy}) on {policy.target}, game master on {gamemaster.target}")
-        from playpen_gamemaster.cli import main as play
+    options = parse_args(argv)
+    if options.fresh and options.run_dir.exists():
+        shutil.rmtree(options.run_dir)
+    options.run_dir.mkdir(parents=True, exist_ok=True)
+    require(TRAINER_BIN / "playpen-trainer", "run `make setup`")
+    if options.policy == "vllm":
+        require(POLICY_BIN / "playpen-policy", "run `make setup` (or use --policy scripted)")
+        require(options.model, "run `make setup` (it converts SmolLM2 once)")
+    loop = ClosedLoop(options)
+    def interrupted(*_) -> None:
+        raise KeyboardInterrupt
 
-        return play(["--gamemaster", gamemaster.target, "--policy", policy.target, "--split", args.split,
-                     "--instances", str(args.instances), "--out", str(args.out), *play_args])
+    signal.signal(signal.SIGTERM, interrupted)
+    try:
+        return loop.run()
     except KeyboardInterrupt:
-        print("\ninterrupted; stopping services", file=sys.stderr)
+        print("\ninterrupted: stopping every service (run the same command again to resume)", file=sys.stderr)
         return 130
     except launcher.ServiceFailed as failure:
         print(failure, file=sys.stderr)
         return 1
+    except (RuntimeError, grpc.RpcError) as failure:
+        detail = f"{failure.code().name}: {failure.details()}" if isinstance(failure, grpc.RpcError) else failure
+        print(f"make run failed: {detail}", file=sys.stderr)
+        return 1
     finally:
-        for service in reversed(started):
-            service.stop()
+        loop.services.stop_all()
 
 
 if __name__ == "__main__":

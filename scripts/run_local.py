@@ -74,12 +74,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--eval-instances", type=int, default=8, help="held-out instances per game, the same for every version")
     add("--eval-max-tokens", type=int, default=96, help="tokens per reply in evaluations")
     add("--demo-instances", type=int, default=24, help="training instances per game the experts play")
-    add("--sft-steps", type=int, default=30, help="warm-start SFT optimiser steps (0: no warm start)")
+    add("--sft-steps", type=int, default=24, help="warm-start SFT optimiser steps (0: no warm start)")
     add("--sft-lr", type=float, default=5e-5)
-    add("--sft-batch-size", type=int, default=8)
+    add("--sft-batch-size", type=int, default=4)
     add("--group-size", type=int, default=4, help="episodes per GRPO group")
-    add("--groups-per-step", type=int, default=2)
-    add("--checkpoint-every", type=int, default=2, help="optimiser steps per checkpoint")
+    add("--groups-per-step", type=int, default=1,
+        help="groups per optimiser step; a self-play round is one step's groups, the games rotate")
+    add("--checkpoint-every", type=int, default=1, help="optimiser steps per checkpoint")
     add("--lr", type=float, default=2e-6, help="GRPO learning rate")
     add("--kl-coef", type=float, default=0.02)
     add("--format-credit", type=float, default=0.5, help="shaping credit for well-formed turns (not in clemscore)")
@@ -305,7 +306,7 @@ class ClosedLoop:
         command = [str(TRAINER_BIN / "playpen-trainer"), "sft", "--episodes", str(self.paths.demos / "episodes.jsonl"),
                    "--learner", "expert", "--base-model", self.config["model"], "--out", str(self.paths.warm_start),
                    "--version", "1", "--max-steps", str(self.config["sft_steps"]), "--lr", str(self.config["sft_lr"]),
-                   "--batch-size", str(self.config["sft_batch_size"]), "--max-length", "1024",
+                   "--batch-size", str(self.config["sft_batch_size"]), "--max-length", "768",
                    "--seed", str(self.config["seed"])]
         log = self.paths.logs / "warm-start.log"
         with open(log, "w") as sink:
@@ -353,8 +354,8 @@ class ClosedLoop:
         budget = max(0.0, config["minutes"] * 60 - elapsed_before)
         selfplay = [str(TOOLS / "playpen-selfplay"), "--gamemaster", self.gamemaster.target,
                     "--trainer", trainer.target, "--policy", rollout.target, "--policy-name", "learner",
-                    "--games", *self.games, "--group-size", str(config["group_size"]),
-                    "--instances-per-game", "1", "--temperature", str(config["temperature"]),
+                    "--games", *self.games, "--games-per-round", str(config["groups_per_step"]),
+                    "--group-size", str(config["group_size"]), "--instances-per-game", "1", "--temperature", str(config["temperature"]),
                     "--max-tokens", str(config["max_tokens"]), "--mode", config["mode"],
                     "--max-pending", str(config["group_size"] * config["groups_per_step"] * 2),
                     "--seconds", f"{budget:.0f}", "--run-id", f"grpo-s{config['seed']}", "--seed", str(config["seed"]),

@@ -99,6 +99,17 @@ def test_async_rounds_stop_at_the_step_budget_and_a_restart_resumes_the_round_co
     assert status(services["trainer"].target).episodes_stored == 2 * (played + 2)
 
 
+def test_small_rounds_rotate_through_the_games(services, tmp_path) -> None:
+    rounds, _ = _selfplay(services, "--mode", "async", "--rounds", "3", "--games", "taboo", "wordle",
+                          "referencegame", "--games-per-round", "1")
+    assert len(rounds) == 3 and all(r["episodes"] == 2 for r in rounds)
+    services["trainer"].stop()
+    games = {}
+    for episode in EpisodeStore(tmp_path / "data" / "episodes.db").episodes():
+        games.setdefault(episode.game, set()).add(episode.group_id)
+    assert {game: len(groups) for game, groups in games.items()} == {"taboo": 1, "wordle": 1, "referencegame": 1}
+
+
 def test_bad_teacher_and_group_size_are_refused_with_a_message(services) -> None:
     finished = subprocess.run([str(TOOLS / "playpen-selfplay"), "--gamemaster", "x:1", "--trainer", "x:1",
                                "--policy", "x:1", "--teacher", "nonsense"], capture_output=True, text=True)

@@ -49,6 +49,7 @@ class SelfPlayConfig:
     policy: str
     policy_name: str = "learner"
     games: list[str] = field(default_factory=list)
+    games_per_round: int = 0  # rotate through `games`, this many per round (0: all of them every round)
     split: str = "train"
     instances_per_game: int = 1  # instances (groups) of each game per round
     group_size: int = 4
@@ -116,6 +117,8 @@ class SelfPlay:
     def __init__(self, config: SelfPlayConfig, *, on_round: Callable[[RoundReport], None] | None = None):
         if config.mode not in ("async", "sync"):
             raise ValueError(f"mode must be async or sync, not {config.mode!r}")
+        if config.games_per_round and not config.games:
+            raise ValueError("--games-per-round rotates through --games: name the games")
         if config.group_size < 2:
             raise ValueError("a GRPO group needs at least 2 episodes (--group-size)")
         self.config = config
@@ -135,8 +138,13 @@ class SelfPlay:
         config = self.config
         sampling = chat_pb2.SamplingParams(temperature=config.temperature, top_p=config.top_p,
                                            max_tokens=config.max_tokens)
+        games = list(config.games)
+        if config.games_per_round and games:
+            # Small rounds (one optimiser step's groups) keep episodes fresh; rotating covers every game.
+            start = round_index * config.games_per_round
+            games = [games[(start + k) % len(games)] for k in range(min(config.games_per_round, len(games)))]
         request = gamemaster_pb2.PlayEpisodesRequest(
-            games=config.games, split=config.split, instances_per_game=config.instances_per_game,
+            games=games, split=config.split, instances_per_game=config.instances_per_game,
             group_size=config.group_size, seed=config.seed * 1_000_003 + round_index,
             run_id=f"{config.run_id}-r{round_index:06d}", concurrency=config.concurrency,
             default_player=gamemaster_pb2.PlayerConfig(
@@ -309,6 +317,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--policy", required=True, help="host:port of the learner's PolicyService (its rollout replicas)")
     add("--policy-name", default="learner", help="label of the learner in episodes (the trainer's --learner)")
     add("--games", nargs="*", default=[], help="games to play (default: every training game)")
+    add("--games-per-round", type=int, default=0,
+        help="rotate through --games, this many per round (0: every game every round); needs --games")
     add("--split", default="train")
     add("--instances-per-game", type=int, default=1, help="groups of each game per round")
     add("--group-size", type=int, default=4, help="plays of each instance (the trainer's --group-size)")
@@ -332,7 +342,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def config_from(options: argparse.Namespace) -> SelfPlayConfig:
     return SelfPlayConfig(
         gamemaster=options.gamemaster, trainer=options.trainer, policy=options.policy,
-        policy_name=options.policy_name, games=list(options.games), split=options.split,
+        policy_name=options.policy_name, games=list(options.games), games_per_round=options.games_per_round,
+        split=options.split,
         instances_per_game=options.instances_per_game, group_size=options.group_size,
         temperature=options.temperature, top_p=options.top_p, max_tokens=options.max_tokens,
         teachers=dict(options.teacher), mode=options.mode, max_pending=options.max_pending, steps=options.steps,

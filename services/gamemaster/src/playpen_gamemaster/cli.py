@@ -2,7 +2,10 @@
 
     playpen-play --gamemaster localhost:50051 --policy localhost:50052 --split validation --instances 5
 
-Episodes are appended to <out>/episodes.jsonl (one JSON object per line, the contract's Episode).
+`--policy expert` lets the game master's builtin experts play every role (expert-vs-expert episodes, e.g.
+for a warm start); `--role GAME:ROLE=PLAYER` (or `ROLE=PLAYER` for that role in every game) gives one role
+another player, a policy's host:port or `expert` (teacher-play). Episodes are appended to
+<out>/episodes.jsonl (one JSON object per line, the contract's Episode).
 """
 
 from __future__ import annotations
@@ -43,10 +46,33 @@ def summarise(episodes: Iterable[dict]) -> tuple[dict[str, Clemscore], dict[str,
     return by_game(scored), failures
 
 
+BUILTIN = "expert"
+
+
+def role_assignment(text: str) -> tuple[str, str, str]:
+    """GAME:ROLE=PLAYER or ROLE=PLAYER -> (game, role, player); the game is "" for every game."""
+    target, separator, player = text.partition("=")
+    game, _, role = target.rpartition(":")
+    if not separator or not player.strip() or not role.strip():
+        raise argparse.ArgumentTypeError(f"{text!r}: expected GAME:ROLE=PLAYER or ROLE=PLAYER, "
+                                         f"e.g. \"wordle_withcritic:Critic=expert\"")
+    return game.strip(), role.strip(), player.strip()
+
+
+def player_config(player: str, sampling, gm):
+    """`expert` -> the builtin expert; anything else is a policy's host:port."""
+    if player == BUILTIN:
+        return gm.PlayerConfig(builtin=BUILTIN)
+    return gm.PlayerConfig(policy=gm.PolicyEndpoint(target=player, name="policy"), sampling=sampling)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="playpen-play", description=__doc__.splitlines()[0])
     parser.add_argument("--gamemaster", required=True, help="host:port of the game master")
-    parser.add_argument("--policy", required=True, help="host:port of the policy playing every role")
+    parser.add_argument("--policy", required=True,
+                        help="host:port of the policy playing every role, or `expert` for the builtin experts")
+    parser.add_argument("--role", type=role_assignment, action="append", default=[], metavar="GAME:ROLE=PLAYER",
+                        help="another player (host:port or `expert`) for one role; repeatable")
     parser.add_argument("--games", nargs="*", default=[], help="games to play (default: the training games)")
     parser.add_argument("--split", default="validation", help="train, validation, test or clembench")
     parser.add_argument("--instances", type=int, default=5, help="instances per game (0 = all)")
@@ -66,11 +92,12 @@ def main(argv: list[str] | None = None) -> int:
     from playpen.gamemaster.v1 import gamemaster_pb2_grpc
     from playpen_common.client import sync_channel
 
+    sampling = chat_pb2.SamplingParams(temperature=args.temperature, max_tokens=args.max_tokens)
     request = gm.PlayEpisodesRequest(
         games=args.games, split=args.split, instances_per_game=args.instances, group_size=args.group_size,
-        seed=args.seed, default_player=gm.PlayerConfig(
-            policy=gm.PolicyEndpoint(target=args.policy, name="policy"),
-            sampling=chat_pb2.SamplingParams(temperature=args.temperature, max_tokens=args.max_tokens)))
+        seed=args.seed, default_player=player_config(args.policy, sampling, gm),
+        roles=[gm.RoleAssignment(game=game, role=role, player=player_config(player, sampling, gm))
+               for game, role, player in args.role])
     args.out.mkdir(parents=True, exist_ok=True)
     episodes = []
     with sync_channel(args.gamemaster) as channel, open(args.out / "episodes.jsonl", "a") as sink:

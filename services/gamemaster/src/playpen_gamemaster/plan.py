@@ -17,7 +17,9 @@ from playpen_gamemaster.instances import GameInstance
 
 MAX_GROUP_SIZE = 1024
 
-ResponderFactory = Callable[[gamemaster_pb2.PlayerConfig], tuple[Responder, str]]
+#: (player config, game, role) -> (responder, label recorded in episodes); raises InvalidArgument for a
+#: player that cannot play that role (e.g. a builtin expert the game has none of)
+ResponderFactory = Callable[[gamemaster_pb2.PlayerConfig, str, str], tuple[Responder, str]]
 
 
 @dataclass
@@ -97,7 +99,7 @@ def build_plan(request: gamemaster_pb2.PlayEpisodesRequest, catalog: InstanceCat
             config = _player_for(request, game, role)
             if config is None:
                 raise InvalidArgument(f"no player for role {role!r} of {game}: set default_player or roles")
-            responders[role], policies[role] = make_responder(config)
+            responders[role], policies[role] = make_responder(config, game, role)
         if len(jobs) + len(instances) * group_size > max_episodes:
             raise InvalidArgument(f"the request asks for more than {max_episodes} episodes; split it up")
         for instance in instances:

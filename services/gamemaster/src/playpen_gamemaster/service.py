@@ -15,6 +15,7 @@ from playpen_gamemaster.catalog import InstanceCatalog
 from playpen_gamemaster.convert import episode_message, unbuilt_episode
 from playpen_gamemaster.engine import GameDefinitionError
 from playpen_gamemaster.engine.runner import EpisodeStatus, play_episode
+from playpen_gamemaster.experts import BUILTIN_PLAYERS, EXPERT, ExpertResponder, experts_of, has_expert
 from playpen_gamemaster.games import GAMES, game_class, game_spec
 from playpen_gamemaster.instances import GameInstance
 from playpen_gamemaster.metrics import GameMasterMetrics
@@ -35,6 +36,7 @@ class GameMasterServicer(gamemaster_pb2_grpc.GameMasterServiceServicer):
         self._catalog = InstanceCatalog(settings.clembench_dir, settings.clembench_version)
         self._channels = ChannelPool(settings.max_message_bytes)
         self._slots = asyncio.Semaphore(settings.max_concurrent_episodes)
+        self._expert = ExpertResponder()
 
     async def close(self) -> None:
         await self._channels.close()
@@ -47,7 +49,7 @@ class GameMasterServicer(gamemaster_pb2_grpc.GameMasterServiceServicer):
             cls = game_class(name)
             info = response.games.add(name=name, training=game_spec(name).training)
             for role in cls.roles:
-                info.roles.add(name=role, programmatic=role in cls.programmatic_roles)
+                info.roles.add(name=role, programmatic=role in cls.programmatic_roles, expert=has_expert(name, role))
             experiments: dict[str, gamemaster_pb2.ExperimentInfo] = {}
             for split in self._catalog.describe(name):
                 info.instance_counts.add(split=split.split, instances=split.total)
@@ -59,7 +61,7 @@ class GameMasterServicer(gamemaster_pb2_grpc.GameMasterServiceServicer):
 
     # ------------------------------------------------------------------ PlayEpisodes
 
-    def _responder(self, config: gamemaster_pb2.PlayerConfig):
+    def _responder(self, config: gamemaster_pb2.PlayerConfig, game: str, role: str):
         backend = config.WhichOneof("backend")
         if backend == "policy":
             if not config.policy.target:
@@ -68,7 +70,14 @@ class GameMasterServicer(gamemaster_pb2_grpc.GameMasterServiceServicer):
             stub = self._channels.stub(config.policy.target)
             return PolicyResponder(stub, name, config.sampling, self._settings.policy_timeout_s), name
         if backend == "builtin":
-            raise InvalidArgument(f"unknown builtin player {config.builtin!r}; this server has none yet")
+            if config.builtin not in BUILTIN_PLAYERS:
+                raise InvalidArgument(f"unknown builtin player {config.builtin!r}; builtin players: "
+                                      f"{', '.join(BUILTIN_PLAYERS)}")
+            if not has_expert(game, role):
+                supported = ", ".join(sorted(experts_of(game))) or "none"
+                raise InvalidArgument(f"there is no builtin expert for role {role!r} of {game} "
+                                      f"(roles with an expert: {supported})")
+            return self._expert, EXPERT
         raise InvalidArgument("a player config needs a policy endpoint or a builtin player")
 
     async def PlayEpisodes(self, request, context) -> AsyncIterator[gamemaster_pb2.PlayEpisodesResponse]:

@@ -31,6 +31,8 @@ class Request:
     player: str
     turn_index: int
     messages: list[Message]
+    #: the live game, for builtin players that read its state (experts); model players get messages only
+    game_state: DialogueGame | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -94,7 +96,7 @@ async def play_episode(game: DialogueGame, responders: Mapping[str, Responder], 
             if responder is None:
                 raise ReplyError(f"no responder for role {player.role!r}")
             request = Request(episode_id=episode_id, game=game.name, role=player.role, player=player.name,
-                              turn_index=len(game.turns), messages=player.prompt())
+                              turn_index=len(game.turns), messages=player.prompt(), game_state=game)
             started = time.perf_counter()
             reply = await responder.respond(request)
             if not isinstance(reply.text, str):

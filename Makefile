@@ -24,7 +24,7 @@ TRAINER_VENV := .venv-trainer
 TRAINER_BIN := $(TRAINER_VENV)/bin
 TRAINER_STAMP := $(TRAINER_VENV)/.installed
 
-.PHONY: help setup setup-policy setup-trainer proto proto-lint lint test test-slow replay run instances clean k8s-check \
+.PHONY: help setup setup-policy setup-trainer setup-wordnet proto proto-lint lint test test-slow replay run instances clean k8s-check \
 	bench-policy bench-trainer bench-loop gpu-smoke
 
 help:
@@ -77,7 +77,17 @@ $(TRAINER_STAMP): $(STAMP) services/trainer/pyproject.toml
 
 setup-trainer: $(TRAINER_STAMP)
 
-setup: $(STAMP) setup-policy setup-trainer
+# WordNet 3.0 from Debian's wordnet-base: codenames checks clues against it, and `make instances` reads it.
+WORDNET := /usr/share/wordnet/index.noun
+$(WORDNET):
+	@if command -v apt-get >/dev/null; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wordnet-base; \
+	else echo "install WordNet 3.0 (Debian/Ubuntu package wordnet-base) into /usr/share/wordnet" >&2; exit 1; fi
+
+setup-wordnet: $(WORDNET)
+
+setup: $(STAMP) setup-policy setup-trainer setup-wordnet
 
 proto: $(BIN)/python
 	@rm -rf $(PROTO_OUT)/playpen

@@ -220,11 +220,8 @@ class ClosedLoop:
         self.paths.logs.mkdir(parents=True, exist_ok=True)
         (self.paths.root / "config.json").write_text(json.dumps(self.config, indent=2))
         print(f"run folder: {self.paths.root} (logs in {self.paths.logs}/); Ctrl-C stops, running again resumes")
-        self.gamemaster = self.services.start("gamemaster", [str(TOOLS / "playpen-gamemaster"),
-                                                             "--policy-timeout-s", "900"])
-        self.games = self.config["games"] or self._training_games()
-        command, env, timeout = self.policy_command()
-        self.eval_policy = self.services.start("eval-policy", command, env={**env, **vllm_env(1)}, timeout=timeout)
+        self._gamemaster: launcher.Service | None = None
+        self._eval_policy: launcher.Service | None = None
         if not self.state.done("baseline"):
             self.phase_baseline()
         if not self.state.done("demonstrations"):
@@ -236,6 +233,29 @@ class ClosedLoop:
         if not self.state.done("final-evaluation"):
             self.phase_final_evaluation()
         return self.phase_report()
+
+    @property
+    def gamemaster(self) -> launcher.Service:
+        """Started on first use (a finished run only rewrites its report, and needs no service)."""
+        if self._gamemaster is None:
+            self._gamemaster = self.services.start("gamemaster", [str(TOOLS / "playpen-gamemaster"),
+                                                                  "--policy-timeout-s", "900"])
+        return self._gamemaster
+
+    @property
+    def eval_policy(self) -> launcher.Service:
+        """The evaluator's own policy process (core 1); the rollout policy gets core 0."""
+        if self._eval_policy is None:
+            command, env, timeout = self.policy_command()
+            self._eval_policy = self.services.start("eval-policy", command, env={**env, **vllm_env(1)},
+                                                    timeout=timeout)
+        return self._eval_policy
+
+    @property
+    def games(self) -> list[str]:
+        if not self.config["games"]:
+            self.config["games"] = self._training_games()
+        return self.config["games"]
 
     def _training_games(self) -> list[str]:
         with grpc.insecure_channel(self.gamemaster.target) as channel:
@@ -448,13 +468,16 @@ class ClosedLoop:
 
     def phase_report(self) -> int:
         from playpen_evaluator import report as reporting
+        from playpen_evaluator.store import ResultStore
 
-        evaluator = self.start_evaluator()
-        with grpc.insecure_channel(evaluator.target) as channel:
-            listing = evaluator_pb2_grpc.EvaluatorServiceStub(channel).ListResults(
-                evaluator_pb2.ListResultsRequest(split=self.config["eval_split"], include_episodes=True), timeout=60)
-        self.services.stop("evaluator")
-        results = sorted(listing.results, key=lambda r: r.version)
+        # The evaluator has stopped: its store is read directly (ListResults serves the same while it runs).
+        store = ResultStore(self.paths.evaluator / "evaluator.db")
+        try:
+            stored = store.results([], self.config["eval_split"], include_episodes=True)
+        finally:
+            store.close()
+        # One result per version (a version evaluated again under another game set: the newest counts).
+        results = sorted({result.version: result for result in stored}.values(), key=lambda r: r.version)
         evals, points = [], []
         for result in results:
             points.append(reporting.EvalPoint(version=result.version, step=result.step, label=result.label,
@@ -522,7 +545,10 @@ def read_steps(path: Path) -> list:
     for step in sorted(latest):
         r = latest[step]
         steps.append(TrainStep(
-            step=step, version=r["version"], time_s=r["time"], reward_mean=number(r.get("reward_mean")),
+            # reward_mean: what GRPO optimised (game reward + format shaping); game_score_mean: the game part.
+            step=step, version=r["version"], time_s=r["time"],
+            reward_mean=number(r.get("reward_mean")) + (number(r.get("shaping_mean")) if r.get("shaping_mean")
+                                                        is not None else 0.0),
             game_score_mean=number(r.get("reward_mean")), aborted_share=number(r.get("aborted_share")),
             well_formed_share=number(r.get("well_formed_share")),
             per_game={g: number(v) for g, v in (r.get("reward_per_game") or {}).items()},

@@ -1,24 +1,29 @@
 """`make k8s-check`: render, lint and validate the Helm chart in k8s/helm/playpen, offline.
 
-For each value set (the chart's defaults, and ci/gpu-values.yaml) it
+For each value set (the chart's defaults, ci/gpu-values.yaml, and the closed loop: ci/closed-loop-values.yaml and
+ci/closed-loop-gpu-values.yaml) it
   1. lints the chart (Helm v4 through helm-python-sdk, no binary, no cluster),
   2. renders it and parses every manifest,
   3. validates every object against the strict (no unknown fields) JSON schemas of each Kubernetes version in
      KUBE_VERSIONS with kubernetes-validate: the chart's floor (Chart.yaml kubeVersion) catches fields too new
      for it, the newest bundled one catches removed APIs,
-  4. checks what no schema can: Services, the PodDisruptionBudget and the ServiceMonitor select pods and ports
-     that exist, env and annotations agree with the container ports, probes, hardening, and that the pod
-     outlives the service's drain.
+  4. checks what no schema can: Services, PodDisruptionBudgets and the ServiceMonitor select pods and ports
+     that exist, env and annotations agree with the container ports, probes, hardening, that the pod
+     outlives the service's drain, that every in-cluster address a container is given (--flag=<svc>.<ns>.svc:port)
+     is a rendered Service's gRPC port, and that volumes are claimed consistently (every claim mounted exists, a
+     ReadWriteOnce claim belongs to one workload, a shared claim has at most one writer).
 Then it lints the services' Dockerfiles with hadolint (they cannot be built here).
 It prints one line per step and a summary, and exits 1 on any problem. Runs in .venv-k8s (k8s/requirements.txt).
 
     scripts/k8s_check.py [--chart DIR] [--dump DIR]   # --dump writes each value set's objects as JSON
+    scripts/k8s_check.py --values my-values.yaml       # check the chart with your own values instead
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -33,12 +38,25 @@ REPO = Path(__file__).resolve().parent.parent
 CHART = REPO / "k8s" / "helm" / "playpen"
 KUBE_VERSIONS = ("1.30.0", "1.37.0")
 RELEASE, NAMESPACE = "playpen", "playpen"
-# What each value set must render; a template that silently renders nothing is a problem too.
+# What each value set must render (a template that silently renders nothing is a problem too), and the
+# PersistentVolumeClaims it names that exist outside the chart.
 VALUE_SETS = {
-    "default": (None, {"Deployment": 2, "PodDisruptionBudget": 1, "Service": 2}),
+    "default": (None, {"Deployment": 2, "PodDisruptionBudget": 1, "Service": 2}, set()),
     "gpu": ("ci/gpu-values.yaml", {"ConfigMap": 1, "Deployment": 2, "PodDisruptionBudget": 1, "Service": 2,
-                                   "ServiceMonitor": 1}),
+                                   "ServiceMonitor": 1}, set()),
+    "loop": ("ci/closed-loop-values.yaml", {"Deployment": 6, "PersistentVolumeClaim": 3, "PodDisruptionBudget": 2,
+                                            "Service": 6, "StatefulSet": 1}, set()),
+    "loop-gpu": ("ci/closed-loop-gpu-values.yaml", {"Deployment": 6, "PersistentVolumeClaim": 1,
+                                                    "PodDisruptionBudget": 2, "Service": 6, "ServiceMonitor": 1,
+                                                    "StatefulSet": 1}, {"models", "playpen-checkpoints-nfs"}),
 }
+WORKLOADS = ("Deployment", "StatefulSet")
+# Labels whose value changes with every chart release: nothing immutable may carry them.
+UPGRADE_LABELS = {"app.kubernetes.io/version", "helm.sh/chart"}
+# Containers that serve nothing (the self-play actor): no ports, no probes, no scrape annotations.
+WITHOUT_SERVER = {"selfplay"}
+# --flag=<service>.<namespace>.svc:<port>: an address a container dials inside the cluster.
+ADDRESS = re.compile(r"^--[a-z0-9-]+=([a-z0-9-]+)\.([a-z0-9-]+)\.svc:(\d+)$")
 DOCKERFILES = sorted(REPO.glob("services/*/Dockerfile"))
 LINT_SEVERITY = {0: "unknown", 1: "info", 2: "warning", 3: "error"}
 
@@ -94,15 +112,16 @@ def validate_schemas(objects: list[dict]) -> tuple[list[str], list[str]]:
     return problems, sorted(unschemed)
 
 
-def check_deployment(deployment: dict, config_maps: set[str]) -> list[str]:
+def check_workload(workload: dict, config_maps: set[str]) -> list[str]:
+    """A Deployment's or StatefulSet's pod: selector, hardening, ports, env, probes, drain, volumes."""
     problems = []
-    pod = deployment["spec"]["template"]
+    pod = workload["spec"]["template"]
     spec = pod["spec"]
 
     def say(message: str) -> None:
-        problems.append(f"{ref(deployment)}: {message}")
+        problems.append(f"{ref(workload)}: {message}")
 
-    if not selects(deployment["spec"]["selector"].get("matchLabels", {}), pod["metadata"].get("labels", {})):
+    if not selects(workload["spec"]["selector"].get("matchLabels", {}), pod["metadata"].get("labels", {})):
         say("selector does not match its own pod labels")
     if spec.get("enableServiceLinks") is not False:
         say("enableServiceLinks must be false (service links inject PLAYPEN_*_PORT=tcp://…)")
@@ -110,6 +129,7 @@ def check_deployment(deployment: dict, config_maps: set[str]) -> list[str]:
         say("pod must run as non-root")
     tmp_volumes = {v["name"] for v in spec.get("volumes", []) if "emptyDir" in v}
     volumes = {v["name"]: v for v in spec.get("volumes", [])}
+    claim_templates = {t["metadata"]["name"] for t in workload["spec"].get("volumeClaimTemplates", [])}
     for volume in volumes.values():
         if "configMap" in volume and volume["configMap"]["name"] not in config_maps:
             say(f"volume {volume['name']} mounts ConfigMap {volume['configMap']['name']}, which is not rendered")
@@ -124,39 +144,114 @@ def check_deployment(deployment: dict, config_maps: set[str]) -> list[str]:
             say(f"{name}: /tmp must be an emptyDir (the root filesystem is read-only)")
         if ":" not in container["image"].rsplit("/", 1)[-1]:
             say(f"{name}: image {container['image']} has no tag")
-        ports = {p["name"]: p["containerPort"] for p in container.get("ports", [])}
-        env = {e["name"]: e.get("value") for e in container.get("env", [])}
-        prefix = f"PLAYPEN_{container['name'].upper()}_"
-        for setting, port in (("PORT", "grpc"), ("METRICS_PORT", "metrics")):
-            if port not in ports or env.get(prefix + setting) != str(ports[port]):
-                say(f"{name}: {prefix}{setting}={env.get(prefix + setting)} but container port {port} is "
-                    f"{ports.get(port)}")
-        if pod["metadata"].get("annotations", {}).get("prometheus.io/port") != str(ports.get("metrics")):
-            say("prometheus.io/port annotation differs from the metrics container port")
-        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-            if container.get(probe, {}).get("grpc", {}).get("port") != ports.get("grpc"):
-                say(f"{name}: {probe} must be a gRPC health probe on the grpc port")
-        grace = float(env.get(prefix + "GRACE_PERIOD_S") or 10)
-        if not spec.get("terminationGracePeriodSeconds", 30) > grace:
-            say(f"terminationGracePeriodSeconds {spec.get('terminationGracePeriodSeconds', 30)} must exceed "
-                f"the drain of {grace} s")
         for mount in container.get("volumeMounts", []):
-            if mount["name"] not in volumes:
+            if mount["name"] not in volumes and mount["name"] not in claim_templates:
                 say(f"{name}: mounts undefined volume {mount['name']}")
+        if container["name"] in WITHOUT_SERVER:
+            problems += check_serverless(workload, container)
+        else:
+            problems += check_server(workload, container)
     return problems
 
 
-def pods_and_ports(objects: list[dict]) -> list[tuple[dict, set]]:
-    """(pod labels, names and numbers of its container ports) for every Deployment."""
+def check_server(workload: dict, container: dict) -> list[str]:
+    """A gRPC service: its ports, the env that sets them, scrape annotations, health probes, drain."""
+    problems = []
+    pod = workload["spec"]["template"]
+    name = f"{ref(workload)}: container {container['name']}"
+    ports = {p["name"]: p["containerPort"] for p in container.get("ports", [])}
+    env = {e["name"]: e.get("value") for e in container.get("env", [])}
+    prefix = f"PLAYPEN_{container['name'].upper()}_"
+    for setting, port in (("PORT", "grpc"), ("METRICS_PORT", "metrics")):
+        if port not in ports or env.get(prefix + setting) != str(ports[port]):
+            problems.append(f"{name}: {prefix}{setting}={env.get(prefix + setting)} but container port {port} is "
+                            f"{ports.get(port)}")
+    if pod["metadata"].get("annotations", {}).get("prometheus.io/port") != str(ports.get("metrics")):
+        problems.append(f"{ref(workload)}: prometheus.io/port annotation differs from the metrics container port")
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        if container.get(probe, {}).get("grpc", {}).get("port") != ports.get("grpc"):
+            problems.append(f"{name}: {probe} must be a gRPC health probe on the grpc port")
+    grace = float(env.get(prefix + "GRACE_PERIOD_S") or 10)
+    termination = pod["spec"].get("terminationGracePeriodSeconds", 30)
+    if not termination > grace:
+        problems.append(f"{ref(workload)}: terminationGracePeriodSeconds {termination} must exceed the drain of "
+                        f"{grace} s")
+    return problems
+
+
+def check_serverless(workload: dict, container: dict) -> list[str]:
+    """A process that serves nothing: anything probing or scraping it would fail (or restart it) for nothing."""
+    problems = []
+    name = f"{ref(workload)}: container {container['name']}"
+    if container.get("ports"):
+        problems.append(f"{name}: serves nothing, so it declares no ports")
+    problems += [f"{name}: serves nothing, so it has no {probe}"
+                 for probe in ("startupProbe", "readinessProbe", "livenessProbe") if probe in container]
+    if "prometheus.io/scrape" in workload["spec"]["template"]["metadata"].get("annotations", {}):
+        problems.append(f"{ref(workload)}: serves no /metrics, so no scrape annotations")
+    if workload["spec"]["template"]["spec"].get("restartPolicy", "Always") != "Always":
+        problems.append(f"{ref(workload)}: restartPolicy must be Always (the actor exits to be restarted)")
+    return problems
+
+
+def pods_and_ports(objects: list[dict]) -> list[tuple[dict, dict, set]]:
+    """(workload, pod labels, names and numbers of its container ports) for every Deployment and StatefulSet."""
     result = []
-    for deployment in (o for o in objects if o["kind"] == "Deployment"):
-        template = deployment["spec"]["template"]
+    for workload in (o for o in objects if o["kind"] in WORKLOADS):
+        template = workload["spec"]["template"]
         ports = set()
         for container in template["spec"]["containers"]:
             ports |= {p.get("name") for p in container.get("ports", [])}
             ports |= {p["containerPort"] for p in container.get("ports", [])}
-        result.append((template["metadata"].get("labels", {}), ports))
+        result.append((workload, template["metadata"].get("labels", {}), ports))
     return result
+
+
+def check_addresses(objects: list[dict]) -> list[str]:
+    """Every in-cluster address a container is given names a rendered Service and its gRPC port."""
+    problems = []
+    grpc_ports = {o["metadata"]["name"]: {p["port"] for p in o["spec"]["ports"] if p.get("name") == "grpc"}
+                  for o in objects if o["kind"] == "Service"}
+    for workload in (o for o in objects if o["kind"] in WORKLOADS):
+        for container in workload["spec"]["template"]["spec"]["containers"]:
+            for arg in container.get("args", []):
+                match = ADDRESS.match(str(arg))
+                if match is None:
+                    continue
+                service, namespace, port = match.group(1), match.group(2), int(match.group(3))
+                if namespace != NAMESPACE or port not in grpc_ports.get(service, set()):
+                    problems.append(f"{ref(workload)}: {arg} is no rendered Service's gRPC port")
+    return problems
+
+
+def check_claims(objects: list[dict], external_claims: set[str] | None) -> list[str]:
+    """Claims mounted exist (external_claims: those made outside the chart; None: any may be); a ReadWriteOnce
+    claim belongs to one workload; a shared one has one writer at most."""
+    problems = []
+    claims = {o["metadata"]["name"]: o for o in objects if o["kind"] == "PersistentVolumeClaim"}
+    users: dict[str, list[tuple[str, bool]]] = {}
+    for workload in (o for o in objects if o["kind"] in WORKLOADS):
+        spec = workload["spec"]["template"]["spec"]
+        by_volume = {v["name"]: v["persistentVolumeClaim"] for v in spec.get("volumes", [])
+                     if "persistentVolumeClaim" in v}
+        for volume, source in by_volume.items():
+            mounts = [m for c in spec["containers"] for m in c.get("volumeMounts", []) if m["name"] == volume]
+            if not mounts:
+                problems.append(f"{ref(workload)}: volume {volume} is never mounted")
+            writes = any(not m.get("readOnly") for m in mounts) and not source.get("readOnly")
+            users.setdefault(source["claimName"], []).append((ref(workload), writes))
+    for claim, used_by in sorted(users.items()):
+        if claim not in claims and external_claims is not None and claim not in external_claims:
+            problems.append(f"claim {claim}: mounted by {', '.join(w for w, _ in used_by)} but neither rendered nor "
+                            f"an existing claim of this value set")
+        modes = claims[claim]["spec"].get("accessModes", []) if claim in claims else []
+        if len(used_by) > 1 and modes and not {"ReadWriteMany", "ReadOnlyMany"} & set(modes):
+            problems.append(f"claim {claim}: {modes} but mounted by {len(used_by)} workloads")
+        writers = [w for w, writes in used_by if writes]
+        if len(used_by) > 1 and len(writers) > 1:
+            problems.append(f"claim {claim}: written by {', '.join(writers)}; a shared volume has one writer")
+    problems += [f"{ref(claims[name])}: mounted by no workload" for name in sorted(set(claims) - set(users))]
+    return problems
 
 
 def check_service_monitor(monitor: dict, objects: list[dict]) -> list[str]:
@@ -178,10 +273,11 @@ def check_service_monitor(monitor: dict, objects: list[dict]) -> list[str]:
 CUSTOM_RESOURCES = {"ServiceMonitor": check_service_monitor}
 
 
-def check_consistency(objects: list[dict], expected: dict[str, int]) -> list[str]:
+def check_consistency(objects: list[dict], expected: dict[str, int] | None,
+                      external_claims: set[str] | None) -> list[str]:
     problems = []
     kinds = Counter(obj["kind"] for obj in objects)
-    if kinds != Counter(expected):
+    if expected is not None and kinds != Counter(expected):
         problems.append(f"rendered {dict(sorted(kinds.items()))}, expected {expected}")
     duplicates = [name for name, count in Counter(ref(o) for o in objects).items() if count > 1]
     problems += [f"{name}: rendered twice" for name in duplicates]
@@ -189,18 +285,30 @@ def check_consistency(objects: list[dict], expected: dict[str, int]) -> list[str
     for obj in objects:
         if "app.kubernetes.io/name" not in obj["metadata"].get("labels", {}):
             problems.append(f"{ref(obj)}: lacks the recommended labels")
-        if obj["kind"] == "Deployment":
-            problems += check_deployment(obj, config_maps)
+        if obj["kind"] in WORKLOADS:
+            problems += check_workload(obj, config_maps)
     pods = pods_and_ports(objects)
-    for service in (o for o in objects if o["kind"] == "Service"):
-        matched = [ports for labels, ports in pods if selects(service["spec"].get("selector", {}), labels)]
+    services = [o for o in objects if o["kind"] == "Service"]
+    for service in services:
+        matched = [ports for _, labels, ports in pods if selects(service["spec"].get("selector", {}), labels)]
         if len(matched) != 1:
-            problems.append(f"{ref(service)}: selects the pods of {len(matched)} Deployments, not 1")
+            problems.append(f"{ref(service)}: selects the pods of {len(matched)} workloads, not 1")
         for port in service["spec"]["ports"] if matched else []:
             if port.get("targetPort", port["port"]) not in matched[0]:
                 problems.append(f"{ref(service)}: targetPort {port.get('targetPort')} is no container port")
+    for stateful_set in (o for o in objects if o["kind"] == "StatefulSet"):
+        governing = [s for s in services if s["metadata"]["name"] == stateful_set["spec"].get("serviceName")]
+        labels = stateful_set["spec"]["template"]["metadata"].get("labels", {})
+        if not governing or governing[0]["spec"].get("clusterIP") != "None" \
+                or not selects(governing[0]["spec"].get("selector", {}), labels):
+            problems.append(f"{ref(stateful_set)}: serviceName must be a rendered headless Service selecting its pods")
+        for template in stateful_set["spec"].get("volumeClaimTemplates", []):
+            changing = set(template["metadata"].get("labels", {})) & UPGRADE_LABELS
+            if changing:
+                problems.append(f"{ref(stateful_set)}: volumeClaimTemplate {template['metadata']['name']} is "
+                                f"immutable but labelled {', '.join(sorted(changing))}, which upgrades change")
     for budget in (o for o in objects if o["kind"] == "PodDisruptionBudget"):
-        if not any(selects(budget["spec"]["selector"].get("matchLabels", {}), labels) for labels, _ in pods):
+        if not any(selects(budget["spec"]["selector"].get("matchLabels", {}), labels) for _, labels, _ in pods):
             problems.append(f"{ref(budget)}: selects no pods")
     for monitor in (o for o in objects if o["kind"] in CUSTOM_RESOURCES):
         problems += CUSTOM_RESOURCES[monitor["kind"]](monitor, objects)
@@ -211,11 +319,13 @@ def check_consistency(objects: list[dict], expected: dict[str, int]) -> list[str
                     json.loads(text)
                 except json.JSONDecodeError as error:
                     problems.append(f"{ref(config_map)}: {key} is not JSON: {error}")
+    problems += check_addresses(objects)
+    problems += check_claims(objects, external_claims)
     return problems
 
 
-def check_value_set(chart: Path, label: str, values_file: str | None, expected: dict[str, int],
-                    dump: Path | None) -> list[str]:
+def check_value_set(chart: Path, label: str, values_file: str | None, expected: dict[str, int] | None,
+                    external_claims: set[str] | None, dump: Path | None) -> list[str]:
     try:
         values = helm.values_from_yaml((chart / values_file).read_text()) if values_file else None
     except (OSError, helm.HelmError) as error:
@@ -234,8 +344,9 @@ def check_value_set(chart: Path, label: str, values_file: str | None, expected: 
     schema_problems, unschemed = validate_schemas(objects)
     print(f"  {label:<8} strict schemas, Kubernetes {' and '.join(KUBE_VERSIONS)}: {counted(schema_problems)}"
           + (f" ({', '.join(unschemed)}: a CRD without a bundled schema, checked structurally)" if unschemed else ""))
-    consistency = check_consistency(objects, expected)
-    print(f"  {label:<8} consistency (selectors, ports, probes, env, hardening, drain): {counted(consistency)}")
+    consistency = check_consistency(objects, expected, external_claims)
+    print(f"  {label:<8} consistency (selectors, ports, probes, env, hardening, drain, addresses, claims): "
+          f"{counted(consistency)}")
     return [f"[{label}] {problem}" for problem in [*problems, *schema_problems, *consistency]]
 
 
@@ -256,19 +367,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chart", type=Path, default=CHART, help="chart directory (default: %(default)s)")
     parser.add_argument("--dump", type=Path, help="write each value set's rendered objects to DIR/<set>.json")
+    parser.add_argument("--values", type=Path, help="check the chart with this values file only (as set 'values'; "
+                                                    "no Dockerfiles, no expected object counts)")
     args = parser.parse_args(argv)
+    if args.values is not None:
+        value_sets = {"values": (str(args.values.resolve()), None, None)}
+    else:
+        value_sets = VALUE_SETS
     with helm.Chart.load(args.chart) as chart:
         title = f"{chart.name} {chart.version}"
     print(f"k8s-check: chart {title} at {args.chart}, Helm {helm.helm_sdk_version()}, "
           f"kubernetes-validate {kubernetes_validate.__version__}")
     problems = []
-    for label, (values_file, expected) in VALUE_SETS.items():
-        problems += check_value_set(args.chart, label, values_file, expected, args.dump)
-    problems += lint_dockerfiles()
+    for label, (values_file, expected, external_claims) in value_sets.items():
+        problems += check_value_set(args.chart, label, values_file, expected, external_claims, args.dump)
+    dockerfiles = 0 if args.values is not None else len(DOCKERFILES)
+    if dockerfiles:
+        problems += lint_dockerfiles()
     for problem in problems:
         print(f"PROBLEM {problem}")
     verdict = "FAILED" if problems else "OK"
-    print(f"k8s-check: {verdict}: {len(VALUE_SETS)} value sets and {len(DOCKERFILES)} Dockerfiles, "
+    print(f"k8s-check: {verdict}: {len(value_sets)} value sets and {dockerfiles} Dockerfiles, "
           f"Kubernetes {', '.join(KUBE_VERSIONS)} (strict), {counted(problems)}")
     return 1 if problems else 0
 

@@ -1,4 +1,5 @@
-"""The Helm chart renders, lints and validates offline, and its env names real settings.
+"""The Helm chart renders, lints and validates offline; every container's flags and env are accepted by its
+service's own settings; and the closed loop is wired as designed (who follows whom, who writes checkpoints).
 
 scripts/k8s_check.py needs the tools in .venv-k8s (`make k8s-check` creates it); without that venv these
 tests skip, except under CI (CI=true), whose .ci/run creates it first.
@@ -6,14 +7,18 @@ tests skip, except under CI (CI=true), whose .ci/run creates it first.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from playpen_evaluator.settings import EvaluatorSettings
+from playpen_gamemaster import selfplay
 from playpen_gamemaster.settings import GameMasterSettings
 from playpen_policy.settings import PolicySettings
 from tests.conftest import REPO_ROOT
@@ -21,7 +26,31 @@ from tests.conftest import REPO_ROOT
 K8S_PYTHON = REPO_ROOT / ".venv-k8s" / "bin" / "python"
 CHECK = REPO_ROOT / "scripts" / "k8s_check.py"
 CHART = REPO_ROOT / "k8s" / "helm" / "playpen"
-SETTINGS = {"PLAYPEN_GAMEMASTER_": GameMasterSettings, "PLAYPEN_POLICY_": PolicySettings}
+LOOP_SETS = ("loop", "loop-gpu")
+PROBES = ("startupProbe", "readinessProbe", "livenessProbe")
+
+
+def trainer_settings() -> type:
+    """TrainerSettings without the trainer's environment (torch): its settings module needs only pydantic."""
+    try:
+        from playpen_trainer.settings import TrainerSettings
+    except ImportError:
+        path = REPO_ROOT / "services" / "trainer" / "src" / "playpen_trainer" / "settings.py"
+        spec = importlib.util.spec_from_file_location("playpen_trainer_settings_standalone", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # pydantic resolves the annotations through the module
+        spec.loader.exec_module(module)
+        return module.TrainerSettings
+    return TrainerSettings
+
+
+# Container name -> (env prefix, settings class); the entry point comes from the image unless `command` names it.
+SERVICES = {
+    "gamemaster": ("PLAYPEN_GAMEMASTER_", GameMasterSettings),
+    "policy": ("PLAYPEN_POLICY_", PolicySettings),
+    "trainer": ("PLAYPEN_TRAINER_", trainer_settings()),
+    "evaluator": ("PLAYPEN_EVALUATOR_", EvaluatorSettings),
+}
 
 
 def run_check(*args: str) -> subprocess.CompletedProcess:
@@ -30,7 +59,13 @@ def run_check(*args: str) -> subprocess.CompletedProcess:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message + " — under CI this must not be skipped")
         pytest.skip(message)
-    return subprocess.run([str(K8S_PYTHON), str(CHECK), *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run([str(K8S_PYTHON), str(CHECK), *args], capture_output=True, text=True, timeout=180)
+
+
+def check_values(tmp_path: Path, values: dict, *, chart: Path = CHART) -> subprocess.CompletedProcess:
+    path = tmp_path / "values.yaml"
+    path.write_text(json.dumps(values))  # JSON is YAML
+    return run_check("--chart", str(chart), "--values", str(path), "--dump", str(tmp_path / "rendered"))
 
 
 @pytest.fixture(scope="module")
@@ -41,21 +76,256 @@ def rendered(tmp_path_factory) -> dict[str, list[dict]]:
     return {path.stem: json.loads(path.read_text()) for path in dump.glob("*.json")}
 
 
+def find(objects: list[dict], kind: str, name: str) -> dict:
+    matches = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
+    assert len(matches) == 1, f"{kind}/{name}: {len(matches)} rendered"
+    return matches[0]
+
+
+def container(objects: list[dict], kind: str, name: str) -> dict:
+    return find(objects, kind, name)["spec"]["template"]["spec"]["containers"][0]
+
+
+def flags(container_spec: dict) -> dict[str, str]:
+    """--name=value flags of a container (a bare --name, as nargs lists start, maps to "")."""
+    result = {}
+    for arg in container_spec.get("args", []):
+        if arg.startswith("--"):
+            name, _, value = arg.partition("=")
+            result[name] = value
+    return result
+
+
+def service_address(objects: list[dict], name: str) -> str:
+    """host:port of a rendered Service's gRPC port, as the chart hands it to clients."""
+    service = find(objects, "Service", name)
+    port = next(p["port"] for p in service["spec"]["ports"] if p["name"] == "grpc")
+    return f"{name}.playpen.svc:{port}"
+
+
+def mounts_of(objects: list[dict], kind: str, name: str) -> dict[str, tuple[str, bool]]:
+    """claim name -> (mount path, read-only) of a workload's persistentVolumeClaim volumes."""
+    pod = find(objects, kind, name)["spec"]["template"]["spec"]
+    claims = {v["name"]: v["persistentVolumeClaim"] for v in pod.get("volumes", []) if "persistentVolumeClaim" in v}
+    result = {}
+    for mount in pod["containers"][0].get("volumeMounts", []):
+        if mount["name"] in claims:
+            source = claims[mount["name"]]
+            result[source["claimName"]] = (mount["mountPath"], bool(mount.get("readOnly") or source.get("readOnly")))
+    return result
+
+
+def workloads(objects: list[dict]) -> list[dict]:
+    return [o for o in objects if o["kind"] in ("Deployment", "StatefulSet")]
+
+
 def test_chart_passes_lint_strict_schemas_and_consistency(rendered) -> None:
-    assert set(rendered) == {"default", "gpu"}
-    gpu_policy = next(o for o in rendered["gpu"] if o["kind"] == "Deployment" and o["metadata"]["name"].endswith(
-        "-policy"))
-    assert gpu_policy["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert set(rendered) == {"default", "gpu", "loop", "loop-gpu"}
+    gpu_policy = container(rendered["gpu"], "Deployment", "playpen-policy")
+    assert gpu_policy["resources"]["limits"]["nvidia.com/gpu"] == 1
 
 
-def test_every_env_variable_names_a_setting_of_its_service(rendered) -> None:
-    for objects in rendered.values():
-        for deployment in (o for o in objects if o["kind"] == "Deployment"):
-            for container in deployment["spec"]["template"]["spec"]["containers"]:
-                for variable in container["env"]:
-                    prefix = next(p for p in SETTINGS if variable["name"].startswith(p))
-                    field = variable["name"].removeprefix(prefix).lower()
-                    assert field in SETTINGS[prefix].model_fields, f"{variable['name']} is no setting"
+def test_every_container_is_configured_with_real_settings_of_its_service(rendered, monkeypatch) -> None:
+    """Each container's env and flags go through its service's own parser and validators, as at start-up."""
+    checked = set()
+    for label, objects in rendered.items():
+        for workload in workloads(objects):
+            for spec in workload["spec"]["template"]["spec"]["containers"]:
+                where = f"[{label}] {workload['metadata']['name']}/{spec['name']}"
+                if spec["name"] == "selfplay":
+                    assert spec["command"] == ["playpen-selfplay"], where
+                    assert "env" not in spec, f"{where}: playpen-selfplay reads no environment"
+                    config = selfplay.config_from(selfplay.parse_args(spec["args"]))
+                    selfplay.SelfPlay(config)  # validates mode and group size
+                    checked.add(spec["name"])
+                    continue
+                prefix, settings_class = SERVICES[spec["name"]]
+                assert spec.get("command", [f"playpen-{spec['name']}"]) == [f"playpen-{spec['name']}"], where
+                with monkeypatch.context() as patch:
+                    for variable in [v for v in os.environ if v.startswith(prefix)]:
+                        patch.delenv(variable)
+                    for variable in spec.get("env", []):
+                        assert variable["name"].startswith(prefix), f"{where}: {variable['name']}"
+                        field = variable["name"].removeprefix(prefix).lower()
+                        assert field in settings_class.model_fields, f"{where}: {variable['name']} is no setting"
+                        patch.setenv(variable["name"], variable["value"])
+                    try:
+                        settings = settings_class(_cli_parse_args=spec.get("args", []), _cli_exit_on_error=False)
+                    except Exception as error:  # noqa: BLE001 — any refusal is the finding
+                        pytest.fail(f"{where}: {spec.get('args')} refused: {error}")
+                ports = {p["name"]: p["containerPort"] for p in spec["ports"]}
+                assert (settings.port, settings.metrics_port) == (ports["grpc"], ports["metrics"]), where
+                checked.add(spec["name"])
+    assert checked == {"gamemaster", "policy", "trainer", "evaluator", "selfplay"}
+
+
+def test_default_values_deploy_no_closed_loop(rendered) -> None:
+    for label in ("default", "gpu"):
+        objects = rendered[label]
+        names = {o["metadata"]["name"] for o in workloads(objects)}
+        assert names == {"playpen-gamemaster", "playpen-policy"}
+        policy = flags(container(objects, "Deployment", "playpen-policy"))
+        # The image of the policy role today is the scripted backend, and nothing to follow exists.
+        assert policy == {"--backend": "scripted"}
+
+
+def test_serving_follows_the_evaluator_and_rollout_follows_the_trainer(rendered) -> None:
+    for label in LOOP_SETS:
+        objects = rendered[label]
+        serving = flags(container(objects, "Deployment", "playpen-policy"))
+        rollout = flags(container(objects, "Deployment", "playpen-policy-rollout"))
+        assert serving["--follow-evaluator"] == service_address(objects, "playpen-evaluator"), label
+        assert "--follow-trainer" not in serving
+        assert rollout["--follow-trainer"] == service_address(objects, "playpen-trainer"), label
+        assert "--follow-evaluator" not in rollout
+        evaluator = flags(container(objects, "Deployment", "playpen-evaluator"))
+        assert evaluator["--follow-trainer"] == service_address(objects, "playpen-trainer")
+        assert evaluator["--gamemaster-target"] == service_address(objects, "playpen-gamemaster")
+
+
+def test_the_eval_policy_is_its_own_deployment_and_service(rendered) -> None:
+    for label in LOOP_SETS:
+        objects = rendered[label]
+        evaluator = flags(container(objects, "Deployment", "playpen-evaluator"))
+        assert evaluator["--eval-policy-target"] == service_address(objects, "playpen-policy-eval"), label
+        eval_policy = find(objects, "Deployment", "playpen-policy-eval")
+        assert eval_policy["spec"]["replicas"] == 1
+        assert eval_policy["spec"]["strategy"] == {"type": "Recreate"}
+        assert not {"--follow-trainer", "--follow-evaluator", "--follow-dir"} & set(flags(container(
+            objects, "Deployment", "playpen-policy-eval"))), "only the evaluator loads weights into it"
+        # The serving Service and the eval Service select different pods: evaluation never reaches serving.
+        serving_selector = find(objects, "Service", "playpen-policy")["spec"]["selector"]
+        eval_labels = eval_policy["spec"]["template"]["metadata"]["labels"]
+        assert any(eval_labels.get(key) != value for key, value in serving_selector.items())
+    assert find(rendered["loop-gpu"], "Deployment", "playpen-policy-eval")["spec"]["template"]["spec"][
+        "containers"][0]["resources"]["requests"]["memory"] == "24Gi", "policy.eval overrides policy.resources"
+
+
+def test_the_trainer_writes_checkpoints_that_every_policy_reads(rendered) -> None:
+    for label in LOOP_SETS:
+        objects = rendered[label]
+        trainer = find(objects, "StatefulSet", "playpen-trainer")
+        assert trainer["spec"]["replicas"] == 1
+        data_dir = flags(trainer["spec"]["template"]["spec"]["containers"][0])["--data-dir"]
+        # Its own data (SQLite episode store, state) on a per-pod ReadWriteOnce claim at --data-dir.
+        (template,) = trainer["spec"]["volumeClaimTemplates"]
+        assert template["spec"]["accessModes"] == ["ReadWriteOnce"]
+        data_mount = next(m for m in trainer["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
+                          if m["name"] == template["metadata"]["name"])
+        assert data_mount["mountPath"] == data_dir and not data_mount.get("readOnly")
+        # Checkpoints: the trainer writes <data-dir>/checkpoints on the shared claim; policies read the same path.
+        path = f"{data_dir}/checkpoints"
+        (claim,) = [c for c, mount in mounts_of(objects, "StatefulSet", "playpen-trainer").items()
+                    if mount == (path, False)]
+        for policy in ("playpen-policy", "playpen-policy-rollout", "playpen-policy-eval"):
+            assert mounts_of(objects, "Deployment", policy)[claim] == (path, True), f"[{label}] {policy}"
+        assert claim not in mounts_of(objects, "Deployment", "playpen-evaluator"), "the evaluator reads no files"
+    claim = find(rendered["loop"], "PersistentVolumeClaim", "playpen-checkpoints")
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+    assert "playpen-checkpoints-nfs" in mounts_of(rendered["loop-gpu"], "StatefulSet", "playpen-trainer")
+
+
+def test_the_evaluator_keeps_its_database_on_its_own_claim(rendered) -> None:
+    for label in LOOP_SETS:
+        objects = rendered[label]
+        evaluator = find(objects, "Deployment", "playpen-evaluator")
+        assert evaluator["spec"]["replicas"] == 1
+        assert evaluator["spec"]["strategy"] == {"type": "Recreate"}
+        state_dir = flags(evaluator["spec"]["template"]["spec"]["containers"][0])["--state-dir"]
+        assert mounts_of(objects, "Deployment", "playpen-evaluator") == {"playpen-evaluator": (state_dir, False)}
+        claim = find(objects, "PersistentVolumeClaim", "playpen-evaluator")
+        assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+
+
+def test_selfplay_feeds_the_trainer_with_the_rollout_policy(rendered) -> None:
+    for label in LOOP_SETS:
+        objects = rendered[label]
+        actor = container(objects, "Deployment", "playpen-selfplay")
+        options = selfplay.parse_args(actor["args"])
+        trainer = flags(container(objects, "StatefulSet", "playpen-trainer"))
+        assert options.policy == service_address(objects, "playpen-policy-rollout")
+        assert options.trainer == service_address(objects, "playpen-trainer")
+        assert options.gamemaster == service_address(objects, "playpen-gamemaster")
+        # The trainer trains the turns labelled with its learner, in groups of its group size.
+        assert options.policy_name == trainer["--learner"]
+        assert options.group_size == int(trainer["--group-size"])
+        # A process that serves nothing: no ports to probe, restarted whenever it exits.
+        assert not actor.get("ports") and not set(PROBES) & set(actor)
+        pod = find(objects, "Deployment", "playpen-selfplay")["spec"]["template"]["spec"]
+        assert pod["restartPolicy"] == "Always"
+        state_mount = next(m for m in actor["volumeMounts"] if options.state.parent == Path(m["mountPath"]))
+        state_volume = next(v for v in pod["volumes"] if v["name"] == state_mount["name"])
+        assert ("persistentVolumeClaim" in state_volume) == (label == "loop"), "a PVC by default, else an emptyDir"
+    options = selfplay.parse_args(container(rendered["loop-gpu"], "Deployment", "playpen-selfplay")["args"])
+    assert options.teacher == [(("wordle_withcritic", "Critic"), "expert")]
+    assert options.games == ["taboo", "wordle_withcritic"] and options.mode == "sync"
+
+
+def test_lora_training_makes_every_policy_serve_adapters(rendered) -> None:
+    objects = rendered["loop-gpu"]
+    trainer = flags(container(objects, "StatefulSet", "playpen-trainer"))
+    assert trainer["--lora"] == "true"
+    for policy in ("playpen-policy", "playpen-policy-rollout", "playpen-policy-eval"):
+        options = flags(container(objects, "Deployment", policy))
+        assert options["--enable-lora"] == "true"
+        assert options["--max-lora-rank"] == trainer["--lora-rank"]
+        assert options["--model"] == trainer["--base-model"]
+    assert "--enable-lora" not in flags(container(rendered["loop"], "Deployment", "playpen-policy-rollout"))
+
+
+def test_gpu_model_workloads_land_on_gpu_nodes(rendered) -> None:
+    objects = rendered["loop-gpu"]
+    for kind, name in (("StatefulSet", "playpen-trainer"), ("Deployment", "playpen-policy"),
+                       ("Deployment", "playpen-policy-rollout"), ("Deployment", "playpen-policy-eval")):
+        pod = find(objects, kind, name)["spec"]["template"]["spec"]
+        assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1, name
+        assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}, name
+        assert pod["tolerations"][0]["key"] == "nvidia.com/gpu", name
+    assert find(objects, "Deployment", "playpen-policy-rollout")["spec"]["replicas"] == 4
+    assert find(objects, "PodDisruptionBudget", "playpen-policy-rollout")["spec"]["maxUnavailable"] == 2
+
+
+def test_without_the_evaluator_serving_keeps_the_base_model(tmp_path) -> None:
+    result = check_values(tmp_path, {"closedLoop": {"enabled": True}, "evaluator": {"enabled": False}})
+    assert result.returncode == 0, result.stdout + result.stderr
+    objects = json.loads((tmp_path / "rendered" / "values.json").read_text())
+    names = {o["metadata"]["name"] for o in workloads(objects)}
+    assert names == {"playpen-gamemaster", "playpen-policy", "playpen-policy-rollout", "playpen-trainer",
+                     "playpen-selfplay"}
+    assert "--follow-evaluator" not in flags(container(objects, "Deployment", "playpen-policy"))
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    ({"trainer": {"enabled": False}}, "policy.rollout follows the trainer"),
+    ({"policy": {"rollout": {"enabled": False}}}, "selfplay plays with the rollout policy"),
+    ({"trainer": {"lora": True, "initFrom": "/models/sft"}}, "trainer.initFrom is for full fine-tuning"),
+])
+def test_impossible_combinations_are_refused_when_rendering(tmp_path, values, message) -> None:
+    result = check_values(tmp_path, {"closedLoop": {"enabled": True}, **values})
+    assert result.returncode == 1
+    assert message in result.stdout
+
+
+@pytest.mark.parametrize(("template", "old", "new", "problem"), [
+    # A policy that could write the checkpoints the trainer writes.
+    ("policy-deployment.yaml", '"writable" false', '"writable" true', "a shared volume has one writer"),
+    # Self-play dialling the trainer's metrics port.
+    ("selfplay-deployment.yaml", '"trainer" "port" .Values.trainer.port',
+     '"trainer" "port" .Values.trainer.metricsPort', "is no rendered Service's gRPC port"),
+    # An actor that exits on errors but is not restarted.
+    ("selfplay-deployment.yaml", "restartPolicy: Always", "restartPolicy: OnFailure", "restartPolicy must be Always"),
+    # Chart-version labels on an immutable volumeClaimTemplate: the next upgrade would be refused.
+    ("trainer-statefulset.yaml", 'include "playpen.selectorLabels" $component | nindent 10',
+     'include "playpen.labels" $component | nindent 10', "is immutable but labelled"),
+])
+def test_the_checks_catch_closed_loop_wiring_mistakes(tmp_path, template, old, new, problem) -> None:
+    chart = shutil.copytree(CHART, tmp_path / "playpen")
+    path = chart / "templates" / template
+    assert old in path.read_text()
+    path.write_text(path.read_text().replace(old, new))
+    result = check_values(tmp_path, {"closedLoop": {"enabled": True}}, chart=chart)
+    assert result.returncode == 1
+    assert problem in result.stdout
 
 
 def test_strict_validation_rejects_an_unknown_field(tmp_path: Path) -> None:

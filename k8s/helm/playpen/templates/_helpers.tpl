@@ -43,7 +43,7 @@ helm.sh/chart: {{ printf "%s-%s" .ctx.Chart.Name .ctx.Chart.Version | replace "+
 {{- end -}}
 
 {{/*
-Pod-level settings both services share. The services never call the Kubernetes API, so no token is
+Pod-level settings every service shares. The services never call the Kubernetes API, so no token is
 mounted, and service links are off: Kubernetes would otherwise inject PLAYPEN_POLICY_PORT=tcp://… for a
 Service named "playpen-policy", colliding with the services' own settings prefix.
 */}}
@@ -59,6 +59,8 @@ securityContext:
   runAsUser: 10001
   runAsGroup: 10001
   fsGroup: 10001
+  # Volumes are chowned to fsGroup only when their root is not yet: a checkpoint volume holds many files.
+  fsGroupChangePolicy: OnRootMismatch
   seccompProfile:
     type: RuntimeDefault
 {{- end -}}
@@ -73,7 +75,7 @@ securityContext:
 {{- end -}}
 
 {{/*
-Environment both services read, with their prefix. Call with (dict "ctx" $ "prefix" "PLAYPEN_POLICY_"
+Environment every service reads, with its prefix. Call with (dict "ctx" $ "prefix" "PLAYPEN_POLICY_"
 "service" .Values.policy).
 */}}
 {{- define "playpen.commonEnv" -}}
@@ -118,4 +120,172 @@ ports:
   - name: metrics
     containerPort: {{ .metricsPort }}
     protocol: TCP
+{{- end -}}
+
+{{/*
+Resources of a model workload: its `resources`, plus `gpus` as nvidia.com/gpu. Extended resources are requested
+through limits alone; the request then equals the limit. Call with the component's values.
+*/}}
+{{- define "playpen.resources" -}}
+{{- $resources := deepCopy (.resources | default dict) -}}
+{{- if .gpus -}}
+{{- $_ := set $resources "limits" (merge (dict "nvidia.com/gpu" (.gpus | int)) ($resources.limits | default dict)) -}}
+{{- end -}}
+resources:
+  {{- toYaml $resources | nindent 2 }}
+{{- end -}}
+
+{{/* Node selector and tolerations (GPU node pools) of a component. Call with the component's values. */}}
+{{- define "playpen.scheduling" -}}
+{{- with .nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/*
+The kubelet's native gRPC health probes of a service that loads something before it serves (a model, a
+checkpoint, the game list): health is NOT_SERVING until then, so the startup probe allows `maxStartupSeconds`;
+readiness then means "can serve now", and liveness only asks the pod's own health service (the event loop
+answers), never another service. Call with the component's values.
+*/}}
+{{- define "playpen.grpcProbes" -}}
+startupProbe:
+  grpc: {port: {{ .port }}}
+  periodSeconds: 10
+  timeoutSeconds: 5
+  failureThreshold: {{ max 1 (div (add (.maxStartupSeconds | int) 9) 10) }}
+readinessProbe:
+  grpc: {port: {{ .port }}}
+  periodSeconds: 5
+  timeoutSeconds: 5
+  failureThreshold: 2
+livenessProbe:
+  grpc: {port: {{ .port }}}
+  periodSeconds: 10
+  timeoutSeconds: 5
+  failureThreshold: 6
+{{- end -}}
+
+{{/* In-cluster gRPC address of a component's Service. Call with (dict "ctx" $ "component" "trainer" "port" 50053). */}}
+{{- define "playpen.address" -}}
+{{- printf "%s.%s.svc:%d" (include "playpen.componentName" .) .ctx.Release.Namespace (.port | int) -}}
+{{- end -}}
+
+{{/*
+Which parts of the closed loop are rendered ("true" or empty). `closedLoop.enabled` switches the loop on; each
+component's `enabled` can then leave one out.
+*/}}
+{{- define "playpen.trainer.enabled" -}}
+{{- if and .Values.closedLoop.enabled .Values.trainer.enabled }}true{{ end -}}
+{{- end -}}
+{{- define "playpen.evaluator.enabled" -}}
+{{- if and .Values.closedLoop.enabled .Values.evaluator.enabled }}true{{ end -}}
+{{- end -}}
+{{- define "playpen.rollout.enabled" -}}
+{{- if and .Values.closedLoop.enabled .Values.policy.rollout.enabled }}true{{ end -}}
+{{- end -}}
+{{- define "playpen.selfplay.enabled" -}}
+{{- if and .Values.closedLoop.enabled .Values.selfplay.enabled }}true{{ end -}}
+{{- end -}}
+{{/* Something reads or writes checkpoints: the trainer writes them, the evaluator's eval policy loads them. */}}
+{{- define "playpen.checkpoints.enabled" -}}
+{{- if or (include "playpen.trainer.enabled" .) (include "playpen.evaluator.enabled" .) }}true{{ end -}}
+{{- end -}}
+
+{{/* Combinations that would deploy pods that can never work: refused at install time, not as a crash loop. */}}
+{{- define "playpen.checkValues" -}}
+{{- if and (include "playpen.rollout.enabled" .) (not (include "playpen.trainer.enabled" .)) -}}
+{{- fail "policy.rollout follows the trainer: enable trainer, or disable policy.rollout" -}}
+{{- end -}}
+{{- if and (include "playpen.selfplay.enabled" .) (not (include "playpen.rollout.enabled" .)) -}}
+{{- fail "selfplay plays with the rollout policy and feeds the trainer: enable trainer and policy.rollout, or disable selfplay" -}}
+{{- end -}}
+{{- if and .Values.trainer.lora .Values.trainer.initFrom -}}
+{{- fail "trainer.initFrom is for full fine-tuning; with trainer.lora, serve the warm-start model as model.path" -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Where committed checkpoints live. The trainer writes them under <dataDir>/checkpoints and announces their
+absolute paths, so every reader mounts the shared volume at that same path.
+*/}}
+{{- define "playpen.checkpointsPath" -}}
+{{- printf "%s/checkpoints" (trimSuffix "/" .Values.trainer.dataDir) -}}
+{{- end -}}
+
+{{- define "playpen.checkpointsClaim" -}}
+{{- .Values.checkpoints.existingClaim | default (include "playpen.componentName" (dict "ctx" . "component" "checkpoints")) -}}
+{{- end -}}
+
+{{/*
+Volumes of a model workload: the base model (read-only, when it comes from a claim) and the shared checkpoints,
+read-only unless `writable`. playpen.modelMounts (the container's volumeMounts) and playpen.modelVolumes (the
+pod's volumes) are the two halves; call both with (dict "ctx" $ "writable" false).
+*/}}
+{{- define "playpen.modelMounts" -}}
+{{- if .ctx.Values.model.existingClaim }}
+- name: model
+  mountPath: /models
+  readOnly: true
+{{- end }}
+{{- if include "playpen.checkpoints.enabled" .ctx }}
+- name: checkpoints
+  mountPath: {{ include "playpen.checkpointsPath" .ctx }}
+  {{- if not .writable }}
+  readOnly: true
+  {{- end }}
+{{- end }}
+{{- end -}}
+
+{{- define "playpen.modelVolumes" -}}
+{{- if .ctx.Values.model.existingClaim }}
+- name: model
+  persistentVolumeClaim:
+    claimName: {{ .ctx.Values.model.existingClaim }}
+    readOnly: true
+{{- end }}
+{{- if include "playpen.checkpoints.enabled" .ctx }}
+- name: checkpoints
+  persistentVolumeClaim:
+    claimName: {{ include "playpen.checkpointsClaim" .ctx }}
+    {{- if not .writable }}
+    readOnly: true
+    {{- end }}
+{{- end }}
+{{- end -}}
+
+{{/*
+The policy's roles, as JSON {"roles": [...]}: each with its component name, its values (policy.* with the
+role's own keys replacing them) and the flag that makes it follow a checkpoint source.
+  serving  (component "policy", policy.replicas): what other systems call. In the closed loop it follows the
+           evaluator's promotions (eval-gated); otherwise it serves the base model.
+  rollout  (policy.rollout): self-play's policy; follows every checkpoint the trainer commits.
+  eval     (policy.eval, one pod): only the evaluator drives it (LoadWeights per evaluation); follows nothing.
+*/}}
+{{- define "playpen.policyRoles" -}}
+{{- $base := omit .Values.policy "rollout" "eval" -}}
+{{- $serving := dict "role" "serving" "component" "policy" "values" (deepCopy $base) "follow" "" -}}
+{{- if include "playpen.evaluator.enabled" . -}}
+{{- $_ := set $serving "follow" (printf "--follow-evaluator=%s" (include "playpen.address" (dict "ctx" . "component" "evaluator" "port" .Values.evaluator.port))) -}}
+{{- end -}}
+{{- $roles := list $serving -}}
+{{- if include "playpen.rollout.enabled" . -}}
+{{- $values := deepCopy $base -}}
+{{- range $key, $value := omit .Values.policy.rollout "enabled" }}{{ $_ := set $values $key $value }}{{ end -}}
+{{- $follow := printf "--follow-trainer=%s" (include "playpen.address" (dict "ctx" . "component" "trainer" "port" .Values.trainer.port)) -}}
+{{- $roles = append $roles (dict "role" "rollout" "component" "policy-rollout" "values" $values "follow" $follow) -}}
+{{- end -}}
+{{- if include "playpen.evaluator.enabled" . -}}
+{{- $values := deepCopy $base -}}
+{{- range $key, $value := .Values.policy.eval }}{{ $_ := set $values $key $value }}{{ end -}}
+{{- /* One pod: LoadWeights through a Service of several would load one replica and evaluate on another. */ -}}
+{{- $_ := set $values "replicas" 1 -}}
+{{- $roles = append $roles (dict "role" "eval" "component" "policy-eval" "values" $values "follow" "") -}}
+{{- end -}}
+{{- toJson (dict "roles" $roles) -}}
 {{- end -}}

@@ -44,6 +44,8 @@ _SPECS = [
     GameSpec("referencegame", "referencegame:ReferenceGame", "referencegame", "instances", True),
     GameSpec("imagegame", "imagegame:ImageGame", "imagegame", "instances", True),
     GameSpec("privateshared", "privateshared:PrivateShared", "privateshared", "instances", True),
+    GameSpec("guesswhat", "guesswhat:GuessWhat", "guesswhat", "instances", training=False),
+    GameSpec("matchit_ascii", "matchit_ascii:MatchItAscii", "matchit_ascii", "instances", training=False),
 ]
 GAMES: dict[str, GameSpec] = {spec.name: spec for spec in _SPECS}
 TRAINING_GAMES = tuple(spec.name for spec in _SPECS if spec.training)

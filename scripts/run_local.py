@@ -53,10 +53,10 @@ TRAINER_BIN = REPO / ".venv-trainer" / "bin"
 DEFAULT_MODEL = Path.home() / ".cache" / "playpen" / "models" / "SmolLM2-135M-Instruct"
 PHASES = ("baseline", "demonstrations", "warm-start", "grpo", "final-evaluation", "report")
 # Knobs that change what a run means: a resumed run keeps the values it started with.
-RUN_KNOBS = ("model", "policy", "games", "eval_split", "eval_instances", "eval_max_tokens", "demo_instances",
-             "sft_steps", "sft_lr", "sft_batch_size", "group_size", "groups_per_step", "checkpoint_every", "lr",
-             "kl_coef", "format_credit", "aborted_reward", "max_staleness", "temperature", "max_tokens", "teacher",
-             "mode", "seed", "lora")
+RUN_KNOBS = ("model", "policy", "games", "unseen_games", "eval_split", "eval_instances", "eval_max_tokens",
+             "demo_instances", "sft_steps", "sft_lr", "sft_batch_size", "group_size", "groups_per_step",
+             "checkpoint_every", "lr", "kl_coef", "format_credit", "aborted_reward", "max_staleness",
+             "temperature", "max_tokens", "teacher", "mode", "seed", "lora")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -69,7 +69,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--model", type=Path, default=DEFAULT_MODEL, help="HF model directory (default: SmolLM2-135M-Instruct)")
     add("--policy", choices=("vllm", "scripted"), default="vllm",
         help="vLLM serving the model (default) or the rule-based stand-in (for tests of the plumbing)")
-    add("--games", nargs="*", default=[], help="training games (default: all seven)")
+    add("--games", nargs="*", default=[], help="training games (default: the game master's seven training games)")
+    add("--unseen-games", nargs="*", default=None,
+        help="games only evaluated, never trained on (default: every other game of the game master)")
     add("--eval-split", default="validation", choices=("validation", "test"))
     add("--eval-instances", type=int, default=8, help="held-out instances per game, the same for every version")
     add("--eval-max-tokens", type=int, default=96, help="tokens per reply in evaluations")
@@ -198,7 +200,10 @@ class ClosedLoop:
         chosen = json.loads(json.dumps(chosen, default=str))
         saved = self.state.data["config"]
         if saved:
-            changed = {k: (saved.get(k), v) for k, v in chosen.items() if saved.get(k) != v}
+            saved.setdefault("unseen_games", [])  # runs started before unseen games existed evaluated none
+            defaults = json.loads(json.dumps(vars(parse_args([])), default=str))
+            given = {k: v for k, v in chosen.items() if k == "teacher" or v != defaults.get(k)}
+            changed = {k: (saved.get(k), v) for k, v in given.items() if saved.get(k) != v}
             if changed:
                 print(f"resuming {self.paths.root}: keeping the run's own settings; ignored: "
                       + ", ".join(f"{k}={new!r} (run has {old!r})" for k, (old, new) in changed.items()),
@@ -253,21 +258,40 @@ class ClosedLoop:
 
     @property
     def games(self) -> list[str]:
-        if not self.config["games"]:
-            self.config["games"] = self._training_games()
+        """Training games: as given, else the game master's training games (fixed for the run once known)."""
+        self._resolve_games()
         return self.config["games"]
 
-    def _training_games(self) -> list[str]:
+    @property
+    def unseen_games(self) -> list[str]:
+        """Evaluation-only games: as given, else the game master's other games with held-out instances."""
+        self._resolve_games()
+        return self.config["unseen_games"]
+
+    def _resolve_games(self) -> None:
+        if self.config["games"] and self.config["unseen_games"] is not None:
+            return
         with grpc.insecure_channel(self.gamemaster.target) as channel:
             listing = gamemaster_pb2_grpc.GameMasterServiceStub(channel).ListGames(gm.ListGamesRequest(), timeout=30)
-        return [game.name for game in listing.games if game.training]
+        if not self.config["games"]:
+            self.config["games"] = [game.name for game in listing.games if game.training]
+        if self.config["unseen_games"] is None:
+            split = self.config["eval_split"]
+            self.config["unseen_games"] = [
+                game.name for game in listing.games
+                if not game.training and game.name not in self.config["games"]
+                and any(count.split == split and count.instances for count in game.instance_counts)]
+        # Fixed for the rest of the run (a resumed run compares the same games as its baseline did).
+        self.state.data["config"].update(games=self.config["games"], unseen_games=self.config["unseen_games"])
+        self.state.save()
 
     def start_evaluator(self, *, follow: str = "") -> launcher.Service:
         self.services.stop("evaluator")
         command = [str(TOOLS / "playpen-evaluator"), "--state-dir", str(self.paths.evaluator),
                    "--gamemaster-target", self.gamemaster.target, "--eval-policy-target", self.eval_policy.target,
                    "--split", self.config["eval_split"], "--instances-per-game", str(self.config["eval_instances"]),
-                   "--seen-games", ",".join(self.games), "--max-tokens", str(self.config["eval_max_tokens"]),
+                   "--seen-games", ",".join(self.games), "--unseen-games", ",".join(self.unseen_games),
+                   "--max-tokens", str(self.config["eval_max_tokens"]),
                    "--seed", str(self.config["seed"])]
         if follow:
             command += ["--follow-trainer", follow]

@@ -23,7 +23,7 @@ TRAINER_PYTHON = REPO / ".venv-trainer" / "bin" / "python"
 SERVICES = ("gamemaster", "eval-policy", "trainer", "rollout-policy", "evaluator")
 SMALL = ["--policy", "scripted", "--minutes", "0.4", "--eval-instances", "2", "--demo-instances", "3",
          "--sft-steps", "2", "--sft-batch-size", "2", "--group-size", "2", "--groups-per-step", "1",
-         "--checkpoint-every", "1", "--games", "taboo", "wordle", "referencegame"]
+         "--checkpoint-every", "1", "--games", "taboo", "wordle", "referencegame", "--unseen-games", "guesswhat"]
 
 
 @pytest.fixture(scope="module")
@@ -63,9 +63,9 @@ def test_make_run_goes_through_every_phase_and_writes_the_report(tmp_path: Path,
                  "clemscore.png"):
         assert (report / name).is_file(), name
     text = (report / "report.md").read_text()
-    assert "baseline" in text and "Unseen games: no games configured" in text
-    verdict = json.loads((report / "verdict.json").read_text())
-    assert verdict  # per group and metric: baseline, latest, diff, CI, direction
+    assert "baseline" in text and "Unseen (guesswhat" in text
+    verdict = json.dumps(json.loads((report / "verdict.json").read_text()))
+    assert '"unseen"' in verdict and '"seen"' in verdict  # per group and metric: baseline, latest, diff, CI
     results = json.loads((report / "results.json").read_text())
     assert results
     # Every evaluated checkpoint: the baseline, the warm start (v1), and GRPO versions after it.

@@ -88,7 +88,10 @@ def fixture_instance(fixture: Mapping[str, Any], clembench_root: Path | None) ->
     game = fixture["game"]
     spec = game_spec(game)
     game_dir = clembench_root / spec.clembench_folder if clembench_root else None
-    return GameInstance(game=game, experiment=fixture["experiment"], instance=fixture["instance"],
+    # Moves of simulated parties that a game records beside the replies (codenames' `opponent_reveals`):
+    # a game names them in `replay_fields`, and they reach it inside the instance.
+    recorded = {key: fixture[key] for key in getattr(spec.load(), "replay_fields", ()) if key in fixture}
+    return GameInstance(game=game, experiment=fixture["experiment"], instance={**fixture["instance"], **recorded},
                         split="replay", source=str(fixture.get("id", "")), clembench_game_dir=game_dir)
 
 

@@ -26,8 +26,7 @@ class GameResources:
 
     @classmethod
     def for_game(cls, game: str, clembench_game_dir: Path | None = None) -> GameResources:
-        module = game.split("_")[0] if game.startswith("wordle") else game
-        root = importlib_resources.files("playpen_gamemaster.games") / module / "data"
+        root = importlib_resources.files("playpen_gamemaster.games") / _package_of(game) / "data"
         return cls(game=game, packaged=Path(str(root)), clembench_game_dir=clembench_game_dir)
 
     def packaged_text(self, relative: str) -> str:
@@ -42,6 +41,16 @@ class GameResources:
                 f"{self.game}: this instance needs clembench's {relative}, but no clembench game folder is "
                 f"known (load the instance from its clembench instances file, or set the clembench path)")
         return _read_json(self.clembench_game_dir / relative)
+
+
+def _package_of(game: str) -> str:
+    """The games/ package serving `game`; one package may serve several games (wordle, textmapworld)."""
+    from playpen_gamemaster.games import GAMES  # imported here: the registry itself imports the engine
+
+    spec = GAMES.get(game)
+    if spec is not None:
+        return spec.target.partition(":")[0]
+    return game.split("_")[0] if game.startswith("wordle") else game
 
 
 @lru_cache(maxsize=256)

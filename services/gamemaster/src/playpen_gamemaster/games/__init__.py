@@ -46,6 +46,7 @@ _SPECS = [
     GameSpec("privateshared", "privateshared:PrivateShared", "privateshared", "instances", True),
     GameSpec("guesswhat", "guesswhat:GuessWhat", "guesswhat", "instances", training=False),
     GameSpec("matchit_ascii", "matchit_ascii:MatchItAscii", "matchit_ascii", "instances", training=False),
+    GameSpec("codenames", "codenames:Codenames", "codenames", "instances", training=False),
 ]
 GAMES: dict[str, GameSpec] = {spec.name: spec for spec in _SPECS}
 TRAINING_GAMES = tuple(spec.name for spec in _SPECS if spec.training)

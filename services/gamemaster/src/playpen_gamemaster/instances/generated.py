@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import json
 import os
 from functools import lru_cache
@@ -55,7 +56,7 @@ def has_generator(game: str) -> bool:
 
 def generate(game: str, split: str, seed: int = DEFAULT_SEED) -> dict:
     module = importlib.import_module(f"{game_spec(game).load().__module__.rsplit('.', 1)[0]}.generator")
-    if game.startswith("wordle"):
+    if "game" in inspect.signature(module.generate).parameters:  # one module serving several games
         return module.generate(game, split, seed)
     return module.generate(split, seed)
 

@@ -47,6 +47,12 @@ _SPECS = [
     GameSpec("guesswhat", "guesswhat:GuessWhat", "guesswhat", "instances", training=False),
     GameSpec("matchit_ascii", "matchit_ascii:MatchItAscii", "matchit_ascii", "instances", training=False),
     GameSpec("codenames", "codenames:Codenames", "codenames", "instances", training=False),
+    GameSpec("textmapworld", "textmapworld:TextMapWorld", "textmapworld/textmapworld_main", "instances",
+             training=False),
+    GameSpec("textmapworld_specificroom", "textmapworld:TextMapWorldSpecificRoom",
+             "textmapworld/textmapworld_specificroom", "instances", training=False),
+    GameSpec("textmapworld_graphreasoning", "textmapworld:TextMapWorldGraphReasoning",
+             "textmapworld/textmapworld_graphreasoning", "instances", training=False),
 ]
 GAMES: dict[str, GameSpec] = {spec.name: spec for spec in _SPECS}
 TRAINING_GAMES = tuple(spec.name for spec in _SPECS if spec.training)

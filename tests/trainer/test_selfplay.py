@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import grpc
@@ -118,3 +119,13 @@ def test_bad_teacher_and_group_size_are_refused_with_a_message(services) -> None
                                "--trainer", services["trainer"].target, "--policy", services["policy"].target,
                                "--group-size", "1"], capture_output=True, text=True)
     assert finished.returncode == 1 and "at least 2 episodes" in finished.stderr
+
+
+def test_an_unreachable_trainer_is_waited_for_then_given_up_on(tmp_path) -> None:
+    _require()
+    started = time.monotonic()
+    finished = subprocess.run([str(TOOLS / "playpen-selfplay"), "--gamemaster", "localhost:1", "--trainer",
+                               "localhost:1", "--policy", "localhost:1", "--patience-s", "4"],
+                              capture_output=True, text=True, timeout=120)
+    assert finished.returncode == 1 and "UNAVAILABLE" in finished.stderr
+    assert '"retrying"' in finished.stdout and time.monotonic() - started >= 3

@@ -9,6 +9,7 @@ finish, shutdown hooks release engines, and the process exits 0.
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import json
 import os
 import signal
@@ -109,6 +110,8 @@ class GrpcService:
         os.replace(temporary, path)
 
     def install_signal_handlers(self) -> None:
+        # `kill -USR1 <pid>` writes every thread's stack to stderr (the log): how a stuck service is diagnosed.
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, lambda s=signum: asyncio.ensure_future(self.stop(reason=s.name)))

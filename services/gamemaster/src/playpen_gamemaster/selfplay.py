@@ -68,6 +68,8 @@ class SelfPlayConfig:
     concurrency: int = 0
     state_path: Path | None = None
     sync_timeout_s: float = 1800.0
+    #: how long the trainer, game master or policy may be unreachable or slow before self-play gives up
+    patience_s: float = 900.0
 
 
 @dataclass
@@ -94,6 +96,13 @@ class Summary:
 
 class SelfPlayError(RuntimeError):
     pass
+
+
+class _Stopped(Exception):
+    """A stop was requested while waiting."""
+
+
+TRANSIENT = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED)
 
 
 def _load_round(path: Path | None) -> int:
@@ -163,39 +172,81 @@ class SelfPlay:
         started = time.monotonic()
         round_index = _load_round(config.state_path)
         try:
-            while not self._stop.is_set():
-                status = await trainer.GetStatus(trainer_pb2.GetStatusRequest(), timeout=30)
-                summary.trainer_step, summary.trainer_version = status.step, status.latest_version
-                reason = self._done(summary, status, started)
-                if reason:
-                    summary.stopped_by = reason
-                    break
-                if config.mode == "async" and not await self._wait_for_room(trainer):
-                    break
-                if config.mode == "sync" and not await self._wait_for_policy(policy, status.latest_version):
-                    break
-                report = await self._play_round(round_index, gamemaster, trainer)
-                if report is None:  # stopped in the middle of the round
-                    break
-                round_index += 1
-                _save_round(config.state_path, round_index)
-                if config.mode == "sync" and not await self._wait_for_update(trainer, policy, status):
-                    break
-                status = await trainer.GetStatus(trainer_pb2.GetStatusRequest(), timeout=30)
-                report.trainer_step, report.trainer_version = status.step, status.latest_version
-                summary.rounds += 1
-                summary.episodes += report.episodes
-                summary.acks.update(report.acks)
-                if self._on_round is not None:
-                    self._on_round(report)
-            if self._stop.is_set() and not summary.stopped_by:
-                summary.stopped_by = "stop requested"
+            await self._loop(summary, started, round_index, gamemaster, trainer, policy)
+        except _Stopped:
+            pass
         finally:
             for channel in self._channels:
                 await channel.close()
             self._channels.clear()
+        if self._stop.is_set() and not summary.stopped_by:
+            summary.stopped_by = "stop requested"
         summary.seconds = time.monotonic() - started
         return summary
+
+    async def _loop(self, summary: Summary, started: float, round_index: int, gamemaster, trainer, policy) -> None:
+        config = self.config
+        failures = 0
+        while not self._stop.is_set():
+            status = await self._status(trainer)
+            summary.trainer_step, summary.trainer_version = status.step, status.latest_version
+            reason = self._done(summary, status, started)
+            if reason:
+                summary.stopped_by = reason
+                break
+            if config.mode == "async" and not await self._wait_for_room(trainer):
+                break
+            if config.mode == "sync" and not await self._wait_for_policy(policy, status.latest_version):
+                break
+            try:
+                report = await self._play_round(round_index, gamemaster, trainer)
+            except grpc.aio.AioRpcError as error:
+                # The round is played again with the same episode ids: what the trainer acknowledged
+                # already comes back DUPLICATE and is stored once.
+                if error.code() not in TRANSIENT:
+                    raise
+                failures += 1
+                if failures * 30 > config.patience_s:
+                    raise
+                print(json.dumps({"event": "round failed, playing it again", "round": round_index,
+                                  "code": error.code().name, "details": error.details()}), flush=True)
+                if not await self._sleep(min(30.0, 2.0 * failures)):
+                    break
+                continue
+            failures = 0
+            if report is None:  # stopped in the middle of the round
+                break
+            round_index += 1
+            _save_round(config.state_path, round_index)
+            if config.mode == "sync" and not await self._wait_for_update(trainer, policy, status):
+                break
+            status = await self._status(trainer)
+            report.trainer_step, report.trainer_version = status.step, status.latest_version
+            summary.rounds += 1
+            summary.episodes += report.episodes
+            summary.acks.update(report.acks)
+            if self._on_round is not None:
+                self._on_round(report)
+
+    async def _status(self, trainer) -> trainer_pb2.GetStatusResponse:
+        """The trainer's status, waiting out a busy or restarting trainer (up to `patience_s`)."""
+        return await self._patiently(lambda: trainer.GetStatus(trainer_pb2.GetStatusRequest(), timeout=30),
+                                     "trainer status")
+
+    async def _patiently(self, call, what: str):
+        deadline = time.monotonic() + self.config.patience_s
+        delay = 1.0
+        while True:
+            try:
+                return await call()
+            except grpc.aio.AioRpcError as error:
+                if error.code() not in TRANSIENT or time.monotonic() + delay > deadline:
+                    raise
+                print(json.dumps({"event": "retrying", "what": what, "code": error.code().name,
+                                  "in_s": delay}), flush=True)
+            if not await self._sleep(delay):
+                raise _Stopped
+            delay = min(delay * 2, 30.0)
 
     def _done(self, summary: Summary, status: trainer_pb2.GetStatusResponse, started: float) -> str:
         config = self.config
@@ -217,7 +268,7 @@ class SelfPlay:
 
     async def _wait_for_room(self, trainer: trainer_pb2_grpc.TrainerServiceStub) -> bool:
         while True:
-            status = await trainer.GetStatus(trainer_pb2.GetStatusRequest(), timeout=30)
+            status = await self._status(trainer)
             if status.episodes_buffered < self.config.max_pending:
                 return True
             if not await self._sleep(0.5):
@@ -227,7 +278,8 @@ class SelfPlay:
         """sync: the policy serves `version` (or newer) before a round starts."""
         deadline = time.monotonic() + self.config.sync_timeout_s
         while time.monotonic() < deadline:
-            served = await policy.GetStatus(policy_pb2.GetStatusRequest(), timeout=30)
+            served = await self._patiently(lambda: policy.GetStatus(policy_pb2.GetStatusRequest(), timeout=30),
+                                           "policy status")
             if served.policy_version >= version:
                 return True
             if not await self._sleep(0.2):
@@ -239,7 +291,7 @@ class SelfPlay:
         """sync: the round is trained on, a newer version is committed, and the policy serves it."""
         deadline = time.monotonic() + self.config.sync_timeout_s
         while time.monotonic() < deadline:
-            status = await trainer.GetStatus(trainer_pb2.GetStatusRequest(), timeout=30)
+            status = await self._status(trainer)
             if status.episodes_buffered == 0 and status.latest_version > before.latest_version:
                 return await self._wait_for_policy(policy, status.latest_version)
             if not await self._sleep(0.2):
@@ -336,6 +388,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--seed", type=int, default=0)
     add("--concurrency", type=int, default=0, help="episodes in flight (0: the game master's limit)")
     add("--state", type=Path, help="file keeping the next round's number, for restarts")
+    add("--patience-s", type=float, default=900.0,
+        help="how long the trainer, game master or policy may be unreachable before giving up (seconds)")
     return parser.parse_args(argv)
 
 
@@ -348,7 +402,7 @@ def config_from(options: argparse.Namespace) -> SelfPlayConfig:
         temperature=options.temperature, top_p=options.top_p, max_tokens=options.max_tokens,
         teachers=dict(options.teacher), mode=options.mode, max_pending=options.max_pending, steps=options.steps,
         seconds=options.seconds, rounds=options.rounds, run_id=options.run_id, seed=options.seed,
-        concurrency=options.concurrency, state_path=options.state)
+        concurrency=options.concurrency, state_path=options.state, patience_s=options.patience_s)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -378,7 +378,10 @@ class ClosedLoop:
                    "--kl-coef", str(config["kl_coef"]), "--format-credit", str(config["format_credit"]),
                    "--aborted-reward", str(config["aborted_reward"]),
                    "--max-staleness", str(config["max_staleness"]), "--seed", str(config["seed"]),
-                   "--torch-threads", str(self.options.trainer_threads), "--keep-last", "3"]
+                   "--torch-threads", str(self.options.trainer_threads), "--keep-last", "3",
+                   # Small micro-batches: the logits of 1k tokens over a 49k vocabulary are ~200 MB, and this
+                   # machine also holds two vLLM engines.
+                   "--micro-batch-tokens", "1024"]
         warm = version_dir(self.paths.warm_start, 1)
         if config["sft_steps"] > 0 and warm.is_dir():
             command += ["--init-from", str(warm)]
@@ -656,6 +659,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"make run failed: {detail}", file=sys.stderr)
         return 1
     finally:
+        # A second Ctrl-C must not leave services behind: stopping finishes first (the trainer ends its step).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if loop.services.running:
+            print("stopping services…", file=sys.stderr)
         loop.services.stop_all()
 
 

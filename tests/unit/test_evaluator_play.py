@@ -97,6 +97,7 @@ def close_stores():
 
 
 async def evaluator_for(tmp_path: Path, gamemaster: GameMaster, policy: Policy, **settings) -> Evaluator:
+    settings.setdefault("unseen_games", "")  # the fake game master's imagegame would be unseen by default
     config = EvaluatorSettings(_cli_parse_args=[], state_dir=tmp_path, instances_per_game=3, seen_games="taboo,wordle",
                                **settings)
     store = ResultStore(config.store_path)
@@ -185,3 +186,17 @@ async def test_a_game_set_that_does_not_match_the_game_master_is_refused(tmp_pat
         await evaluator_for(tmp_path, GameMaster(lambda *_: COMPLETED), Policy(), unseen_games="chess")
     with pytest.raises(ValueError, match="both seen and unseen"):
         await evaluator_for(tmp_path / "b", GameMaster(lambda *_: COMPLETED), Policy(), unseen_games="taboo")
+
+
+async def test_unseen_games_default_to_every_non_training_game_and_an_empty_list_means_none(tmp_path) -> None:
+    from playpen_evaluator.games import GameCatalog
+    from playpen_evaluator.settings import EvaluatorSettings
+
+    listing = await GameMaster(lambda *_: COMPLETED).ListGames(None)
+    default = GameCatalog(listing, EvaluatorSettings(_cli_parse_args=[], state_dir=tmp_path))
+    assert default.default.groups == {"taboo": "seen", "wordle": "seen", "imagegame": "unseen"}
+    none = GameCatalog(listing, EvaluatorSettings(_cli_parse_args=[], state_dir=tmp_path, unseen_games=""))
+    assert none.default.groups == {"taboo": "seen", "wordle": "seen"}
+    # A held-out game without instances in the evaluated split is left out rather than failing every request.
+    test_split = GameCatalog(listing, EvaluatorSettings(_cli_parse_args=[], state_dir=tmp_path, split="test"))
+    assert test_split.default.groups == {"taboo": "seen", "wordle": "seen"}

@@ -1,8 +1,9 @@
 """Which games an evaluation plays, and in which group each one counts.
 
 The game set is configuration only: "seen" games (default: the game master's training games) and "unseen"
-games (held out from training; none by default). A request may name its own games; each keeps its configured
-group, and a game named in neither list is "seen" if the game master trains on it, else "unseen".
+games (held out from training; default: every other game of the game master with instances in the split).
+A request may name its own games; each keeps its configured group, and a game named in neither list is
+"seen" if the game master trains on it, else "unseen".
 
 The protocol string names everything that makes two results comparable — games with their groups, instances per
 game, seed, max tokens — and is part of a stored result's key.
@@ -40,7 +41,13 @@ class GameCatalog:
     def __init__(self, listing: gamemaster_pb2.ListGamesResponse, settings: EvaluatorSettings):
         self._info = {game.name: game for game in listing.games}
         seen = game_list(settings.seen_games) or tuple(g.name for g in listing.games if g.training)
-        unseen = game_list(settings.unseen_games)
+        if settings.unseen_games is None:
+            # By default every game held out from training is an unseen game (clembench's other games).
+            unseen = tuple(g.name for g in listing.games
+                           if not g.training and g.name not in seen
+                           and any(c.split == settings.split and c.instances for c in g.instance_counts))
+        else:
+            unseen = game_list(settings.unseen_games)
         unknown = [g for g in (*seen, *unseen) if g not in self._info]
         if unknown:
             raise ValueError(f"configured game(s) {', '.join(unknown)} unknown to the game master "

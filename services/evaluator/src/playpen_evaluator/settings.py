@@ -45,7 +45,10 @@ class EvaluatorSettings(ServiceSettings):
     seed: int = Field(0, ge=0, description="seed that picks the instances (fixed, so versions are comparable)")
     seen_games: str = Field("", description="comma-separated games of the 'seen' group (empty: the game master's "
                                             "training games)")
-    unseen_games: str = Field("", description="comma-separated held-out games of the 'unseen' group")
+    unseen_games: str | None = Field(
+        None, description="comma-separated held-out games of the 'unseen' group (unset: every game of the game "
+                          "master that is not a training game, not seen, and has instances in the split; an empty "
+                          "value: none)")
     max_tokens: int = Field(256, ge=0, description="generated tokens per reply; 0 = the policy's default")
     concurrency: int = Field(16, ge=1, description="episodes in flight at once during an evaluation")
     episode_retries: int = Field(2, ge=0, description="replays of an episode that failed for infrastructure "

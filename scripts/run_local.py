@@ -441,9 +441,16 @@ class ClosedLoop:
                     grpc.insecure_channel(evaluator.target) as e_channel:
                 trainer_stub = trainer_pb2_grpc.TrainerServiceStub(t_channel)
                 evaluator_stub = evaluator_pb2_grpc.EvaluatorServiceStub(e_channel)
+                asked_to_stop = False
                 while process.poll() is None:
                     time.sleep(2)
-                    bars["time"].n = min(round(time.monotonic() - started), bars["time"].total)
+                    elapsed = time.monotonic() - started
+                    bars["time"].n = min(round(elapsed), bars["time"].total)
+                    if elapsed > budget + 30 and not asked_to_stop:
+                        # Past the budget (a round or a wait for the trainer ran over): stop self-play now;
+                        # what the trainer acknowledged is kept.
+                        process.send_signal(signal.SIGTERM)
+                        asked_to_stop = True
                     try:
                         status = trainer_stub.GetStatus(trainer_pb2.GetStatusRequest(), timeout=10)
                         results = evaluator_stub.ListResults(evaluator_pb2.ListResultsRequest(

@@ -1,4 +1,5 @@
-"""SmolLM2-135M-Instruct plays the training games through the real game master and the real vLLM policy.
+"""SmolLM2-135M-Instruct plays every game — the training games and the unseen (evaluation-only) games —
+through the real game master and the real vLLM policy.
 
 The default run plays one validation episode of every game; the slow run plays more, and official
 clembench instances too. Nothing here asserts that the model plays well (it does not, yet): it asserts that
@@ -16,7 +17,9 @@ from playpen.common.v1 import chat_pb2, episode_pb2
 from playpen.gamemaster.v1 import gamemaster_pb2 as gm
 from playpen.gamemaster.v1 import gamemaster_pb2_grpc
 from playpen_common import launcher
-from playpen_gamemaster.games import TRAINING_GAMES
+from playpen_gamemaster.games import GAMES, TRAINING_GAMES
+
+UNSEEN_GAMES = tuple(name for name in GAMES if name not in TRAINING_GAMES)
 
 pytestmark = pytest.mark.integration
 
@@ -31,9 +34,9 @@ def patient_gamemaster(workdir, shared_or_none) -> Iterator[gamemaster_pb2_grpc.
     service.stop()
 
 
-def _play(stub, target: str, **fields) -> list[episode_pb2.Episode]:
+def _play(stub, target: str, games=TRAINING_GAMES, **fields) -> list[episode_pb2.Episode]:
     request = gm.PlayEpisodesRequest(
-        games=list(TRAINING_GAMES), default_player=gm.PlayerConfig(
+        games=list(games), default_player=gm.PlayerConfig(
             policy=gm.PolicyEndpoint(target=target, name="smollm2"),
             sampling=chat_pb2.SamplingParams(temperature=0.0, max_tokens=48)), **fields)
     return [r.episode for r in stub.PlayEpisodes(request, timeout=900)]
@@ -57,6 +60,16 @@ def _check(episodes: list[episode_pb2.Episode]) -> None:
 def test_smollm2_plays_one_episode_of_every_training_game(patient_gamemaster, smollm2_policy) -> None:
     episodes = _play(patient_gamemaster, smollm2_policy.target, split="validation", instances_per_game=1, seed=3)
     assert sorted(e.game for e in episodes) == sorted(TRAINING_GAMES)
+    _check(episodes)
+
+
+def test_smollm2_plays_one_episode_of_every_unseen_game(patient_gamemaster, smollm2_policy) -> None:
+    """An unseen game without generated instances would have no validation split: each must have one."""
+    assert set(UNSEEN_GAMES) >= {"codenames", "guesswhat", "matchit_ascii", "textmapworld",
+                                 "textmapworld_specificroom", "textmapworld_graphreasoning", "adventuregame"}
+    episodes = _play(patient_gamemaster, smollm2_policy.target, games=UNSEEN_GAMES, split="validation",
+                     instances_per_game=1, seed=3)
+    assert sorted(e.game for e in episodes) == sorted(UNSEEN_GAMES)
     _check(episodes)
 
 

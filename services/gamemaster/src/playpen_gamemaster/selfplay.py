@@ -194,7 +194,7 @@ class SelfPlay:
             if reason:
                 summary.stopped_by = reason
                 break
-            if config.mode == "async" and not await self._wait_for_room(trainer):
+            if config.mode == "async" and not await self._wait_for_room(trainer, summary, started):
                 break
             if config.mode == "sync" and not await self._wait_for_policy(policy, status.latest_version):
                 break
@@ -266,11 +266,17 @@ class SelfPlay:
             return True
         return False
 
-    async def _wait_for_room(self, trainer: trainer_pb2_grpc.TrainerServiceStub) -> bool:
+    async def _wait_for_room(self, trainer: trainer_pb2_grpc.TrainerServiceStub, summary: Summary,
+                             started: float) -> bool:
+        """async: wait while too many episodes are untrained; False when stopped or out of budget meanwhile."""
         while True:
             status = await self._status(trainer)
             if status.episodes_buffered < self.config.max_pending:
                 return True
+            reason = self._done(summary, status, started)
+            if reason:
+                summary.stopped_by = reason
+                return False
             if not await self._sleep(0.5):
                 return False
 

@@ -524,7 +524,9 @@ class ClosedLoop:
         transcripts = read_transcripts(self.paths.evaluator / "evaluator.db", results, self.config["eval_split"])
         verdict = reporting.write_report(self.paths.report, evals=evals, points=points, steps=steps,
                                          transcripts=transcripts, config=self.config,
-                                         baseline_version=0, seed=self.config["seed"])
+                                         baseline_version=0, seed=self.config["seed"],
+                                         stage_version=next((r.version for r in results if r.label == "warm-start"),
+                                                            None), stage_name="GRPO")
         self.state.finish("report")
         print((self.paths.report / "report.md").read_text().split("\n## ")[0])
         print(f"report: {self.paths.report}/report.md (curves, transcripts, verdict.json alongside)")

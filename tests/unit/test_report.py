@@ -223,3 +223,16 @@ def test_same_seed_same_report_other_seed_other_intervals(tmp_path: Path) -> Non
     other = report(tmp_path / "c", evals, seed=12)
     assert other.entry("seen", "clemscore").ci_low != first.entry("seen", "clemscore").ci_low
     assert other.entry("seen", "clemscore").diff == first.entry("seen", "clemscore").diff
+
+
+def test_the_last_stage_alone_is_compared_from_where_it_started(tmp_path: Path) -> None:
+    """Baseline → warm start is a big jump; warm start → latest is none: the verdict must say both."""
+    evals = two_versions((0.1, 0.1), (0.9, 0.6))
+    evals += as_version([e for e in evals if e.version == 2], 1)
+    verdict = report(tmp_path, evals, points=POINTS, stage_version=1, stage_name="GRPO")
+    assert verdict.entry("seen", "clemscore").direction == "up"
+    text = (tmp_path / "report.md").read_text()
+    assert "GRPO alone (v1 (warm-start, step 20) → latest): seen: % played did not change significantly" in text
+    since = json.loads((tmp_path / "verdict.json").read_text())["since_stage"]
+    assert since["from_version"] == 1 and since["stage"] == "GRPO"
+    assert "no significant change" in json.dumps(since) and '"up"' not in json.dumps(since)

@@ -19,6 +19,7 @@ from playpen.trainer.v1 import trainer_pb2, trainer_pb2_grpc
 from playpen_common.errors import NotReady, PlaypenError
 from playpen_evaluator.evaluation import Evaluator
 
+WARM_START_LABEL = "warm-start"
 log = structlog.get_logger("playpen.evaluator.follow")
 
 
@@ -61,7 +62,9 @@ class TrainerFollower:
         if checkpoint is None:
             return
         try:
-            await self._evaluator.evaluate(checkpoint, "validation", [], self._settings.follow_label)
+            # A checkpoint committed before any optimiser step is the trainer's warm start (--init-from).
+            label = WARM_START_LABEL if checkpoint.step == 0 else self._settings.follow_label
+            await self._evaluator.evaluate(checkpoint, "validation", [], label)
         except NotReady as error:
             # The game master or the eval policy is away: try this checkpoint again unless a newer one came.
             log.warning("followed checkpoint not evaluated yet; retrying", policy_version=checkpoint.version,

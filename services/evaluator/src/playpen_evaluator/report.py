@@ -334,7 +334,12 @@ def _capitalised(text: str) -> str:
 
 def write_report(directory: str | Path, *, evals: Sequence[EvalEpisode], points: Sequence[EvalPoint],
                  steps: Sequence[TrainStep], transcripts: Sequence[Transcript], config: dict[str, Any],
-                 baseline_version: int, seed: int = 0, resamples: int = 2000) -> Verdict:
+                 baseline_version: int, seed: int = 0, resamples: int = 2000,
+                 stage_version: int | None = None, stage_name: str = "the last stage") -> Verdict:
+    """Write the report; returns the verdict (baseline → latest).
+
+    `stage_version`: where the last training stage started (e.g. the warm start GRPO began from). When given,
+    the verdict also says what changed from it to the latest version — what that stage alone did."""
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     points = sorted(points, key=lambda p: p.step)
@@ -355,13 +360,28 @@ def write_report(directory: str | Path, *, evals: Sequence[EvalEpisode], points:
              "latest": _version_name(latest, labels, points),
              "best": "not determined (no seen games evaluated)" if best is None else
              f"{_version_name(best, labels, points)} by seen clemscore {tables[best]['seen']['mean'].clemscore:.2f}"}
-    verdict = Verdict(baseline_version, latest, best, tuple(entries),
-                      tuple(_sentences(entries, games, names, resamples, seed)))
+    sentences = _sentences(entries, games, names, resamples, seed)
+    stage_entries: list[VerdictEntry] = []
+    if stage_version is not None and stage_version not in (baseline_version, latest) and stage_version in tables:
+        stage_entries = compare_versions(evals, baseline_version=stage_version, latest_version=latest, seed=seed,
+                                         resamples=resamples)
+        stage = _version_name(stage_version, labels, points)
+        stage_lines = [f"{_capitalised(stage_name)} alone ({stage} → latest):"]
+        for group in (*GROUPS, OVERALL):
+            group_entries = [e for e in stage_entries if e.group == group]
+            if group_entries and group_entries[0].direction != NO_GAMES:
+                stage_lines.append(f"{group}: " + " ".join(_capitalised(_describe(e)) for e in group_entries))
+        sentences.insert(-1, " ".join(stage_lines))
+    verdict = Verdict(baseline_version, latest, best, tuple(entries), tuple(sentences))
 
     _write_plots(out, points, steps, tables, baseline_version)
     transcript_files = _write_transcripts(out / "transcripts", transcripts)
     (out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True, default=str) + "\n")
     verdict_data = _verdict_data(verdict, resamples, seed)
+    if stage_entries:
+        stage_verdict = Verdict(stage_version, latest, best, tuple(stage_entries), ())
+        verdict_data["since_stage"] = {"stage": stage_name, "from_version": stage_version,
+                                       **_verdict_data(stage_verdict, resamples, seed)}
     _write_json(out / "verdict.json", verdict_data)
     _write_json(out / "results.json", {
         "baseline_version": baseline_version, "latest_version": latest, "best_version": best,

@@ -37,7 +37,8 @@ class EvaluatorSettings(ServiceSettings):
                                        "checkpoint there; never a serving replica)")
     follow_trainer: str = Field("", description="host:port of a TrainerService whose checkpoints to evaluate as "
                                                 "they commit (empty: evaluate on request only)")
-    follow_label: str = Field("grpo", description="label of the results of followed checkpoints")
+    follow_label: str = Field("grpo", description="label of the results of followed checkpoints (one committed "
+                                                  "at step 0, a warm start, is labelled warm-start)")
     reconnect_s: float = Field(1.0, gt=0, description="wait before reconnecting to the trainer, seconds")
 
     split: str = Field("validation", description="split of requests that name none (validation or test)")

@@ -53,6 +53,7 @@ _SPECS = [
              "textmapworld/textmapworld_specificroom", "instances", training=False),
     GameSpec("textmapworld_graphreasoning", "textmapworld:TextMapWorldGraphReasoning",
              "textmapworld/textmapworld_graphreasoning", "instances", training=False),
+    GameSpec("adventuregame", "adventuregame:AdventureGame", "adventuregame", "instances", training=False),
 ]
 GAMES: dict[str, GameSpec] = {spec.name: spec for spec in _SPECS}
 TRAINING_GAMES = tuple(spec.name for spec in _SPECS if spec.training)

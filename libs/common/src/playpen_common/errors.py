@@ -19,6 +19,13 @@ class InvalidArgument(PlaypenError):
     code = grpc.StatusCode.INVALID_ARGUMENT
 
 
+class ContextExceeded(PlaypenError):
+    """The conversation no longer fits the model's context window: the player cannot go on (not a fault of the
+    service, and retrying it will fail again). Game masters end such an episode rather than retry it."""
+
+    code = grpc.StatusCode.OUT_OF_RANGE
+
+
 class NotFound(PlaypenError):
     code = grpc.StatusCode.NOT_FOUND
 

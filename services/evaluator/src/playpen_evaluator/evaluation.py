@@ -217,8 +217,8 @@ class Evaluator:
     async def _play(self, version: int, split: str, game_set: GameSet) -> list[episode_pb2.Episode]:
         run_id = f"eval-v{version}-{split}"
         played = await self._stream(self._request(version, split, game_set.games, run_id))
-        completed = [e for e in played if e.status == episode_pb2.EPISODE_STATUS_COMPLETED]
-        failed = [e for e in played if e.status != episode_pb2.EPISODE_STATUS_COMPLETED]
+        completed = [e for e in played if scoring.counts(e)]
+        failed = [e for e in played if not scoring.counts(e)]
         for attempt in range(1, self.settings.episode_retries + 1):
             if not failed:
                 break
@@ -228,8 +228,8 @@ class Evaluator:
             for game in dict.fromkeys(e.game for e in failed):
                 ids = [e.instance_id for e in failed if e.game == game]
                 retried += await self._stream(self._request(version, split, [game], f"{run_id}-retry{attempt}", ids))
-            completed += [e for e in retried if e.status == episode_pb2.EPISODE_STATUS_COMPLETED]
-            failed = [e for e in retried if e.status != episode_pb2.EPISODE_STATUS_COMPLETED]
+            completed += [e for e in retried if scoring.counts(e)]
+            failed = [e for e in retried if not scoring.counts(e)]
         if failed:
             first = failed[0]
             message = (f"{len(failed)} evaluation episode(s) could not be played after "

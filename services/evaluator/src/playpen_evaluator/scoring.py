@@ -7,7 +7,9 @@ same, however many episodes it has.
 
 Only COMPLETED episodes carry game scores. An episode that failed for infrastructure reasons (or an engine bug)
 says nothing about the checkpoint; it is never counted as an aborted game. The evaluation replays it or fails
-(see evaluation.py); `score` refuses to see one.
+(see evaluation.py); `score` refuses to see one. One exception: an episode ended because its conversation no
+longer fit the model's context window (the game master's "context exceeded" error) is the model's failure to
+finish the game within its context — replaying cannot change it — and counts as aborted.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from playpen.common.v1 import episode_pb2
 from playpen.evaluator.v1 import evaluator_pb2
 from playpen_gamemaster import clemscore
+from playpen_gamemaster.players import CONTEXT_EXCEEDED
 
 SEEN, UNSEEN = "seen", "unseen"
 
@@ -32,7 +35,21 @@ class Scored:
     promote_metric: float
 
 
+def context_exceeded(episode: episode_pb2.Episode) -> bool:
+    return (episode.status == episode_pb2.EPISODE_STATUS_INFRA_FAILURE
+            and episode.error.startswith(CONTEXT_EXCEEDED))
+
+
+def counts(episode: episode_pb2.Episode) -> bool:
+    """Whether the episode says something about the checkpoint (it is scored, not replayed)."""
+    return episode.status == episode_pb2.EPISODE_STATUS_COMPLETED or context_exceeded(episode)
+
+
 def episode_row(episode: episode_pb2.Episode, group: str) -> evaluator_pb2.EpisodeResult:
+    if context_exceeded(episode):
+        return evaluator_pb2.EpisodeResult(
+            episode_id=episode.episode_id, game=episode.game, group=group, instance_id=episode.instance_id,
+            aborted=True, success=False, main_score=math.nan, turns=len(episode.turns))
     if episode.status != episode_pb2.EPISODE_STATUS_COMPLETED:
         raise ValueError(f"episode {episode.episode_id} did not complete ({episode.error or 'no error given'}); "
                          "it has no game scores")

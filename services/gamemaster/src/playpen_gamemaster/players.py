@@ -11,6 +11,9 @@ from playpen.policy.v1 import policy_pb2, policy_pb2_grpc
 from playpen_common.client import aio_channel
 from playpen_gamemaster.engine.runner import Reply, ReplyError, Request
 
+#: prefix of an episode's error when it ended because a prompt no longer fit the policy's context window
+CONTEXT_EXCEEDED = "context exceeded"
+
 
 class ChannelPool:
     """One channel per policy target, shared by every episode that talks to it."""
@@ -51,6 +54,10 @@ class PolicyResponder:
         try:
             response = await self._stub.Generate(call, timeout=self._timeout_s)
         except grpc.aio.AioRpcError as error:
+            if error.code() == grpc.StatusCode.OUT_OF_RANGE:
+                # The conversation outgrew the model's context window: the player cannot go on.
+                raise ReplyError(f"{CONTEXT_EXCEEDED}: policy {self.name} for {request.role}: "
+                                 f"{error.details()}") from None
             reason = (f"did not answer within the deadline of {self._timeout_s:.1f} s"
                       if error.code() == grpc.StatusCode.DEADLINE_EXCEEDED else error.details())
             raise ReplyError(f"policy {self.name} failed for {request.role}: {error.code().name}: {reason}") from None

@@ -30,7 +30,7 @@ import structlog
 
 from playpen.common.v1 import chat_pb2, checkpoint_pb2
 from playpen_common.checkpoints import verify_checkpoint
-from playpen_common.errors import FailedPrecondition, InvalidArgument, NotReady
+from playpen_common.errors import ContextExceeded, FailedPrecondition, NotReady
 from playpen_policy.backend import GenerationOutput
 from playpen_policy.settings import PolicySettings
 from playpen_policy.weights import check_compatible, tensor_shapes
@@ -144,7 +144,7 @@ class VllmBackend:
         limit = self._engine.model_config.max_model_len
         room = limit - prompt_tokens
         if room <= 0:
-            raise InvalidArgument(f"the prompt has {prompt_tokens} tokens; this policy serves at most "
+            raise ContextExceeded(f"the prompt has {prompt_tokens} tokens; this policy serves at most "
                                   f"{limit} tokens of prompt and reply")
         return SamplingParams(
             temperature=sampling.temperature if sampling.HasField("temperature") else 1.0,

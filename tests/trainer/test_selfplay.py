@@ -125,8 +125,8 @@ def test_an_unreachable_trainer_is_waited_for_then_given_up_on(tmp_path) -> None
     _require()
     started = time.monotonic()
     finished = subprocess.run([str(TOOLS / "playpen-selfplay"), "--gamemaster", "localhost:1", "--trainer",
-                               "localhost:1", "--policy", "localhost:1", "--patience-s", "4"],
+                               "localhost:1", "--policy", "localhost:1", "--patience-s", "8"],
                               capture_output=True, text=True, timeout=120)
     assert finished.returncode == 1 and "UNAVAILABLE" in finished.stderr
     # Retried with growing pauses (1 s, 2 s, ...), and gave up before a pause would outlast the patience.
-    assert finished.stdout.count('"retrying"') >= 2 and 2.5 <= time.monotonic() - started < 60
+    assert finished.stdout.count('"retrying"') >= 2 and 3 <= time.monotonic() - started < 60

@@ -522,7 +522,7 @@ class ClosedLoop:
                                                    aborted=e.aborted, success=e.success, main_score=e.main_score))
         steps = read_steps(self.paths.trainer / "steps.jsonl")
         transcripts = read_transcripts(self.paths.evaluator / "evaluator.db", results, self.config["eval_split"])
-        verdict = reporting.write_report(self.paths.report, evals=evals, points=points, steps=steps,
+        reporting.write_report(self.paths.report, evals=evals, points=points, steps=steps,
                                          transcripts=transcripts, config=self.config,
                                          baseline_version=0, seed=self.config["seed"],
                                          stage_version=next((r.version for r in results if r.label == "warm-start"),
@@ -530,7 +530,6 @@ class ClosedLoop:
         self.state.finish("report")
         print((self.paths.report / "report.md").read_text().split("\n## ")[0])
         print(f"report: {self.paths.report}/report.md (curves, transcripts, verdict.json alongside)")
-        del verdict
         return 0
 
 

@@ -12,7 +12,6 @@ decision and the insert are one transaction, so two results can never both read 
 from __future__ import annotations
 
 import math
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from playpen.common.v1 import checkpoint_pb2, episode_pb2
 from playpen.evaluator.v1 import evaluator_pb2
+from playpen_common.sqlite import open_durable
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
@@ -83,12 +83,8 @@ class ResultStore:
     """Thread-safe; every method is a short transaction. Call from a worker thread, not the event loop."""
 
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(SCHEMA)
+        self._db = open_durable(path, SCHEMA)
         self._lock = threading.Lock()
 
     def close(self) -> None:

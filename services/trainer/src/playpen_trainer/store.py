@@ -13,7 +13,6 @@ so the episodes of lost steps are trained again, once, and those already inside 
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from playpen.common.v1 import episode_pb2
+from playpen_common.sqlite import open_durable
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS episodes (
@@ -56,12 +56,8 @@ class EpisodeStore:
     """Thread-safe; every method is a short transaction. Call from a worker thread, not the event loop."""
 
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(SCHEMA)
+        self._db = open_durable(path, SCHEMA)
         self._lock = threading.Lock()
 
     def close(self) -> None:

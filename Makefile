@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # The game master's environment (also the tools'): no torch here; the policy and the trainer have their own.
-PACKAGES := libs/proto libs/common services/gamemaster services/policy services/evaluator
+PACKAGES := libs/proto libs/common libs/games services/gamemaster services/policy services/evaluator
 PROTO_OUT := libs/proto/src
 PROTOS := $(shell find proto -name '*.proto' | sort)
 FIXTURES ?= ../shared/parity
@@ -100,7 +100,7 @@ proto-lint: $(STAMP)
 	cd proto && ../$(BIN)/buf lint
 
 lint: $(STAMP) proto-lint
-	$(BIN)/ruff check libs/common services tests scripts
+	$(BIN)/ruff check libs/common libs/games services tests scripts
 
 test: setup
 	$(BIN)/python -m pytest -m "$(MARKERS)" --ignore=tests/policy --ignore=tests/trainer $(PYTEST_ARGS)
@@ -129,7 +129,7 @@ gpu-smoke: setup
 	$(POLICY_BIN)/python scripts/gpu_smoke.py
 
 instances: $(STAMP)
-	$(BIN)/python -m playpen_gamemaster.instances.generated
+	$(BIN)/python -m playpen_games.instances.generated
 
 # Kubernetes tooling lives in its own venv so that nothing of it reaches the services' environment.
 K8S_VENV := .venv-k8s

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-INSTANCES = REPO / "services" / "gamemaster" / "src" / "playpen_gamemaster" / "games"
+INSTANCES = REPO / "libs" / "games" / "src" / "playpen_games" / "games"
 DEFAULT_MODEL = Path.home() / ".cache" / "playpen" / "models" / "SmolLM2-135M-Instruct"
 # Earlier exchanges put in front of some prompts, so that the batch has later-turn lengths too.
 EXCHANGES = [

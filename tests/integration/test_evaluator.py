@@ -26,7 +26,7 @@ from playpen.policy.v1 import policy_pb2, policy_pb2_grpc
 from playpen.trainer.v1 import trainer_pb2, trainer_pb2_grpc
 from playpen_common import launcher
 from playpen_common.checkpoints import commit_manifest, version_dir
-from playpen_gamemaster import clemscore
+from playpen_games import clemscore
 
 SLOW_S = 1.5  # a slow reply, under the game master's policy deadline
 SCRIPT = {"rules": [

@@ -8,7 +8,7 @@ import pytest
 
 from playpen.common.v1 import episode_pb2
 from playpen.gamemaster.v1 import gamemaster_pb2 as gm
-from playpen_gamemaster.games import TRAINING_GAMES
+from playpen_games.registry import TRAINING_GAMES
 
 pytestmark = pytest.mark.integration
 

@@ -61,21 +61,27 @@ def test_slow_policy_hits_the_deadline(strict_gamemaster, odd_policy, policy) ->
     assert [t.role for t in episode.turns] == ["Describer"]  # the describer's turn is kept
 
 
-class _BrokenPolicy:
-    """A PolicyService whose Generate answers with bytes that are not valid UTF-8 in the text field."""
+async def _not_utf8(request: bytes, context) -> bytes:
+    return b"\x0a\x04\xff\xfe\xfd\xfc"  # field 1 (text), 4 bytes of invalid UTF-8
 
-    def __init__(self) -> None:
+
+async def _context_full(request: bytes, context) -> bytes:
+    await context.abort(grpc.StatusCode.OUT_OF_RANGE, "the prompt has 8200 tokens; the context holds 8192")
+
+
+class _BrokenPolicy:
+    """A PolicyService whose Generate answers with `generate` (raw bytes in, raw bytes out)."""
+
+    def __init__(self, generate) -> None:
+        self._generate = generate
         self.port = 0
         self._ready = threading.Event()
         self._stop: asyncio.Event | None = None
         self._thread = threading.Thread(target=lambda: asyncio.run(self._serve()), daemon=True)
 
     async def _serve(self) -> None:
-        async def generate(request: bytes, context) -> bytes:
-            return b"\x0a\x04\xff\xfe\xfd\xfc"  # field 1 (text), 4 bytes of invalid UTF-8
-
         handler = grpc.method_handlers_generic_handler("playpen.policy.v1.PolicyService", {
-            "Generate": grpc.unary_unary_rpc_method_handler(generate),
+            "Generate": grpc.unary_unary_rpc_method_handler(self._generate),
         })
         server = grpc.aio.server()
         server.add_generic_rpc_handlers((handler,))
@@ -100,8 +106,16 @@ class _BrokenPolicy:
 
 
 def test_non_utf8_reply_is_an_infrastructure_failure(strict_gamemaster) -> None:
-    with _BrokenPolicy() as broken:
+    with _BrokenPolicy(_not_utf8) as broken:
         (episode,) = _play(strict_gamemaster, f"127.0.0.1:{broken.port}")
     assert episode.status == episode_pb2.EPISODE_STATUS_INFRA_FAILURE
     assert "INTERNAL" in episode.error
     assert strict_gamemaster.ListGames(gm.ListGamesRequest(), timeout=30).games
+
+
+def test_a_prompt_beyond_the_context_window_ends_the_episode_as_context_exceeded(strict_gamemaster) -> None:
+    with _BrokenPolicy(_context_full) as full:
+        (episode,) = _play(strict_gamemaster, f"127.0.0.1:{full.port}")
+    assert episode.status == episode_pb2.EPISODE_STATUS_CONTEXT_EXCEEDED
+    assert "8192" in episode.error and not episode.HasField("scores")
+    assert episode.outcome == episode_pb2.GAME_OUTCOME_UNFINISHED

@@ -17,7 +17,7 @@ from playpen.common.v1 import chat_pb2, episode_pb2
 from playpen.gamemaster.v1 import gamemaster_pb2 as gm
 from playpen.gamemaster.v1 import gamemaster_pb2_grpc
 from playpen_common import launcher
-from playpen_gamemaster.games import GAMES, TRAINING_GAMES
+from playpen_games.registry import GAMES, TRAINING_GAMES
 
 UNSEEN_GAMES = tuple(name for name in GAMES if name not in TRAINING_GAMES)
 

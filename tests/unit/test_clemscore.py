@@ -1,6 +1,6 @@
 import math
 
-from playpen_gamemaster.clemscore import ScoredEpisode, aggregate, by_game, scored_episode
+from playpen_games.clemscore import ScoredEpisode, aggregate, by_game, scored_episode
 
 NAN = math.nan
 

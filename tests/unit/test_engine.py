@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from playpen_gamemaster.engine import (
+from playpen_games.engine import (
     DialogueGame,
     GameDefinitionError,
     Outcome,
@@ -15,7 +15,7 @@ from playpen_gamemaster.engine import (
     Scores,
     TurnStatus,
 )
-from playpen_gamemaster.engine.runner import EpisodeStatus, Reply, ReplyError, play_episode
+from playpen_games.engine.runner import EpisodeStatus, Reply, ReplyError, play_episode
 
 
 class Countdown(DialogueGame):

@@ -13,22 +13,22 @@ import pytest
 
 from playpen.gamemaster.v1 import gamemaster_pb2 as gm
 from playpen_common.errors import InvalidArgument
-from playpen_gamemaster import experts
-from playpen_gamemaster.catalog import InstanceCatalog
-from playpen_gamemaster.engine import DialogueGame, TurnStatus
-from playpen_gamemaster.engine.runner import EpisodeResult, EpisodeStatus, Reply, Request, play_episode
-from playpen_gamemaster.experts import ExpertResponder, experts_of, has_expert
-from playpen_gamemaster.games import TRAINING_GAMES, game_class
-from playpen_gamemaster.games.imagegame import expert as imagegame_expert
-from playpen_gamemaster.games.referencegame import expert as referencegame_expert
-from playpen_gamemaster.games.wordle import expert as wordle_expert
-from playpen_gamemaster.games.wordle.feedback import letter_feedback
-from playpen_gamemaster.instances import GameInstance
-from playpen_gamemaster.instances.generated import generated_instances
 from playpen_gamemaster.metrics import GameMasterMetrics
 from playpen_gamemaster.plan import build_plan
 from playpen_gamemaster.service import GameMasterServicer
 from playpen_gamemaster.settings import GameMasterSettings
+from playpen_games import experts
+from playpen_games.engine import DialogueGame, TurnStatus
+from playpen_games.engine.runner import EpisodeResult, EpisodeStatus, Reply, Request, play_episode
+from playpen_games.experts import ExpertResponder, experts_of, has_expert
+from playpen_games.games.imagegame import expert as imagegame_expert
+from playpen_games.games.referencegame import expert as referencegame_expert
+from playpen_games.games.wordle import expert as wordle_expert
+from playpen_games.games.wordle.feedback import letter_feedback
+from playpen_games.instances import GameInstance
+from playpen_games.instances.catalog import InstanceCatalog
+from playpen_games.instances.generated import generated_instances
+from playpen_games.registry import TRAINING_GAMES, game_class
 
 # Success rates measured on 20 validation instances (see README, "Games"); the floors leave some room.
 SUCCESS_FLOOR = {"taboo": 0.75, "wordle": 0.9, "wordle_withclue": 0.9, "wordle_withcritic": 0.9,

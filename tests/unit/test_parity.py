@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from playpen_gamemaster.games import GAMES
-from playpen_gamemaster.replay import replay_fixture
+from playpen_games.registry import GAMES
+from playpen_games.replay import replay_fixture
 
 from ..conftest import shared_dir
 

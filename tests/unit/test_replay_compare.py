@@ -3,9 +3,9 @@ import math
 
 import pytest
 
-from playpen_gamemaster.engine import ReplayDivergence
-from playpen_gamemaster.engine.runner import Request
-from playpen_gamemaster.replay import ScriptedRole, compare_scores, values_equal
+from playpen_games.engine import ReplayDivergence
+from playpen_games.engine.runner import Request
+from playpen_games.replay import ScriptedRole, compare_scores, values_equal
 
 NAN = math.nan
 

@@ -20,7 +20,7 @@ from playpen_evaluator.report import (
     compare_versions,
     write_report,
 )
-from playpen_gamemaster.clemscore import ScoredEpisode, aggregate, by_game
+from playpen_games.clemscore import ScoredEpisode, aggregate, by_game
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 POINTS = [EvalPoint(0, 0, "baseline", False), EvalPoint(1, 20, "warm-start", True), EvalPoint(2, 100, "grpo", True)]

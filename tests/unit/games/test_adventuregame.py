@@ -11,17 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from playpen_gamemaster.engine import GameDefinitionError, GameResources, Outcome
-from playpen_gamemaster.engine.runner import EpisodeStatus, Reply, Request, play_episode
-from playpen_gamemaster.games.adventuregame import AdventureGame, definitions, generator, pddl, scoring
-from playpen_gamemaster.games.adventuregame.interpreter import Interpreter
-from playpen_gamemaster.games.adventuregame.scoring import TurnRecord
-from playpen_gamemaster.instances import SPLITS, GameInstance, load_instance_file
-from playpen_gamemaster.instances.generated import generated_instances, shipped_file
-from playpen_gamemaster.replay import replay_fixture
+from playpen_games.engine import GameDefinitionError, Outcome
+from playpen_games.engine.runner import EpisodeStatus, Reply, Request, play_episode
+from playpen_games.games.adventuregame import AdventureGame, definitions, generator, pddl, scoring
+from playpen_games.games.adventuregame.interpreter import Interpreter
+from playpen_games.games.adventuregame.scoring import TurnRecord
+from playpen_games.instances import SPLITS, GameInstance, load_instance_file
+from playpen_games.instances.generated import generated_instances, shipped_file
+from playpen_games.registry import game_spec
+from playpen_games.replay import replay_fixture
 
 GAME = "adventuregame"
-PACKAGED = GameResources.for_game(GAME).packaged / "definitions"
+PACKAGED = game_spec(GAME).resources().packaged / "definitions"
 OUR_DEFINITIONS = {"action_definitions": ["playpen_home_actions.json"],
                    "room_definitions": ["playpen_home_rooms.json"],
                    "entity_definitions": ["playpen_home_entities.json"],
@@ -58,11 +59,11 @@ def toy_instance(**changes) -> dict:
 
 def interpreter(**changes) -> Interpreter:
     instance = toy_instance(**changes)
-    return Interpreter(definitions.load(instance, GameResources.for_game(GAME)), instance)
+    return Interpreter(definitions.load(instance, game_spec(GAME).resources()), instance)
 
 
 def new_game(**changes) -> AdventureGame:
-    return AdventureGame({"name": "toy"}, toy_instance(**changes), GameResources.for_game(GAME))
+    return AdventureGame({"name": "toy"}, toy_instance(**changes), game_spec(GAME).resources())
 
 
 def play(game: AdventureGame, replies: list[str]):

@@ -12,15 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from playpen_gamemaster import wordnet
-from playpen_gamemaster.engine import GameDefinitionError, GameResources, Outcome, TurnStatus
-from playpen_gamemaster.engine.runner import EpisodeResult, EpisodeStatus, Reply, Request, play_episode
-from playpen_gamemaster.games.codenames import Codenames, generator, lemmas
-from playpen_gamemaster.games.codenames.lemmas import NounLemmatizer
-from playpen_gamemaster.games.codenames.protocol import FLAGS, STRIP_WORDS
-from playpen_gamemaster.instances import SPLITS, GameInstance, load_instance_file
-from playpen_gamemaster.instances.generated import DEFAULT_SEED, generated_instances
-from playpen_gamemaster.replay import replay_fixture
+from playpen_games.engine import GameDefinitionError, Outcome, TurnStatus
+from playpen_games.engine.runner import EpisodeResult, EpisodeStatus, Reply, Request, play_episode
+from playpen_games.games.codenames import Codenames, generator, lemmas
+from playpen_games.games.codenames.lemmas import NounLemmatizer
+from playpen_games.games.codenames.protocol import FLAGS, STRIP_WORDS
+from playpen_games.instances import SPLITS, GameInstance, load_instance_file
+from playpen_games.instances.generated import DEFAULT_SEED, generated_instances
+from playpen_games.language import wordnet
+from playpen_games.registry import game_spec
+from playpen_games.replay import replay_fixture
 
 from ...conftest import shared_dir
 
@@ -44,7 +45,7 @@ def new_game(reveals: list[list[str]] | None = None, **changes) -> Codenames:
                 "assignments": {"team": TEAM, "opponent": OPPONENT, "innocent": INNOCENT, "assassin": ASSASSIN}}
     if reveals is not None:
         instance["opponent_reveals"] = reveals
-    return Codenames(experiment(**changes), instance, GameResources.for_game("codenames"))
+    return Codenames(experiment(**changes), instance, game_spec("codenames").resources())
 
 
 class Script:

@@ -7,11 +7,11 @@ import math
 
 import pytest
 
-from playpen_gamemaster.engine import Outcome
-from playpen_gamemaster.engine.runner import EpisodeStatus, Reply, Request, play_episode
-from playpen_gamemaster.games.imagegame import ImageGame, generator, grids
-from playpen_gamemaster.instances import SPLITS
-from playpen_gamemaster.instances.generated import generated_instances
+from playpen_games.engine import Outcome
+from playpen_games.engine.runner import EpisodeStatus, Reply, Request, play_episode
+from playpen_games.games.imagegame import ImageGame, generator, grids
+from playpen_games.instances import SPLITS
+from playpen_games.instances.generated import generated_instances
 
 GIVER, FOLLOWER = "Instruction Giver", "Instruction Follower"
 E = grids.EMPTY

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from playpen_gamemaster.engine import GameDefinitionError, Outcome, TurnStatus
-from playpen_gamemaster.engine.runner import EpisodeStatus, Reply, Request, play_episode
-from playpen_gamemaster.games import game_spec
-from playpen_gamemaster.games.matchit_ascii import MatchItAscii, generator, grids
-from playpen_gamemaster.games.matchit_ascii.protocol import first_word
-from playpen_gamemaster.instances import SPLITS, GameInstance, load_instance_file
-from playpen_gamemaster.instances.generated import generated_instances, shipped_file
-from playpen_gamemaster.replay import replay_fixture
+from playpen_games.engine import GameDefinitionError, Outcome, TurnStatus
+from playpen_games.engine.runner import EpisodeStatus, Reply, Request, play_episode
+from playpen_games.games.matchit_ascii import MatchItAscii, generator, grids
+from playpen_games.games.matchit_ascii.protocol import first_word
+from playpen_games.instances import SPLITS, GameInstance, load_instance_file
+from playpen_games.instances.generated import generated_instances, shipped_file
+from playpen_games.registry import game_spec
+from playpen_games.replay import replay_fixture
 
 A, B = "Player A", "Player B"
 GRID_A, GRID_B = "X X\n▢ ▢", "X ▢\n▢ X"

@@ -8,21 +8,22 @@ import math
 
 import pytest
 
-from playpen_gamemaster.engine import GameDefinitionError, GameResources, Outcome
-from playpen_gamemaster.engine.runner import EpisodeStatus, Reply, Request, play_episode
-from playpen_gamemaster.games.privateshared import PrivateShared
-from playpen_gamemaster.games.privateshared.generator import check_values, scenarios_document
-from playpen_gamemaster.games.privateshared.probing import parse_probe_answer, parse_slot_answer
-from playpen_gamemaster.games.privateshared.scoring import (
+from playpen_games.engine import GameDefinitionError, Outcome
+from playpen_games.engine.runner import EpisodeStatus, Reply, Request, play_episode
+from playpen_games.games.privateshared import PrivateShared
+from playpen_games.games.privateshared.generator import check_values, scenarios_document
+from playpen_games.games.privateshared.probing import parse_probe_answer, parse_slot_answer
+from playpen_games.games.privateshared.scoring import (
     EpisodeRecord,
     RequestCounts,
     accuracy,
     cohen_kappa,
     episode_scores,
 )
-from playpen_gamemaster.games.privateshared.texts import Words
-from playpen_gamemaster.instances import SPLITS
-from playpen_gamemaster.instances.generated import generated_instances
+from playpen_games.games.privateshared.texts import Words
+from playpen_games.instances import SPLITS
+from playpen_games.instances.generated import generated_instances
+from playpen_games.registry import game_spec
 
 WORDS = {"answer": "ANSWER: ", "aside": "ASIDE: ", "me": "ME: ", "probe": "ME: {} Yes or no?",
          "dummy_prompt": "Next question?", "yes": "yes", "no": "no", "ok": "Fine."}
@@ -46,7 +47,7 @@ def toy_instance() -> dict:
 
 
 def new_game(**changes) -> PrivateShared:
-    return PrivateShared(EXPERIMENT, {**toy_instance(), **changes}, GameResources.for_game("privateshared"))
+    return PrivateShared(EXPERIMENT, {**toy_instance(), **changes}, game_spec("privateshared").resources())
 
 
 class Script:

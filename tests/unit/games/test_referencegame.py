@@ -8,11 +8,11 @@ import math
 
 import pytest
 
-from playpen_gamemaster.engine import GameDefinitionError, Outcome, TurnStatus
-from playpen_gamemaster.engine.runner import EpisodeStatus, Reply, Request, play_episode
-from playpen_gamemaster.games.referencegame import ReferenceGame, generator, grids, protocol
-from playpen_gamemaster.instances import SPLITS
-from playpen_gamemaster.instances.generated import generated_instances, shipped_file
+from playpen_games.engine import GameDefinitionError, Outcome, TurnStatus
+from playpen_games.engine.runner import EpisodeStatus, Reply, Request, play_episode
+from playpen_games.games.referencegame import ReferenceGame, generator, grids, protocol
+from playpen_games.instances import SPLITS
+from playpen_games.instances.generated import generated_instances, shipped_file
 
 GIVER, FOLLOWER = "Instruction Giver", "Instruction Follower"
 NAN_WHEN_ABORTED = ("Success", "Lose", "Main Score")

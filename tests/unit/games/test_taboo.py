@@ -2,11 +2,11 @@ import math
 
 import pytest
 
-from playpen_gamemaster.engine import Outcome, TurnStatus
-from playpen_gamemaster.games.taboo import Taboo
-from playpen_gamemaster.games.taboo.game import taboo_violations
-from playpen_gamemaster.instances import SPLITS
-from playpen_gamemaster.instances.generated import generated_instances
+from playpen_games.engine import Outcome, TurnStatus
+from playpen_games.games.taboo import Taboo
+from playpen_games.games.taboo.game import taboo_violations
+from playpen_games.instances import SPLITS
+from playpen_games.instances.generated import generated_instances
 
 EXPERIMENT = {"name": "t", "max_turns": 3, "describer_initial_prompt": "Describe $TARGET_WORD$ without\n$REL_WORD$",
               "guesser_initial_prompt": "Guess within $N$ tries."}

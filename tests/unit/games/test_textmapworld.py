@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from playpen_gamemaster.engine import Outcome
-from playpen_gamemaster.engine.runner import EpisodeStatus, Reply, Request, play_episode
-from playpen_gamemaster.games import game_class, game_spec
-from playpen_gamemaster.games.textmapworld import generator, graphs, prompts, scoring
-from playpen_gamemaster.games.textmapworld.game import MAX_TURNS, TextMapWorld
-from playpen_gamemaster.instances import SPLITS, GameInstance, load_instance_file
-from playpen_gamemaster.instances.generated import generated_instances
-from playpen_gamemaster.replay import replay_fixture
+from playpen_games.engine import Outcome
+from playpen_games.engine.runner import EpisodeStatus, Reply, Request, play_episode
+from playpen_games.games.textmapworld import generator, graphs, prompts, scoring
+from playpen_games.games.textmapworld.game import MAX_TURNS, TextMapWorld
+from playpen_games.instances import SPLITS, GameInstance, load_instance_file
+from playpen_games.instances.generated import generated_instances
+from playpen_games.registry import game_class, game_spec
+from playpen_games.replay import replay_fixture
 
 from ...conftest import shared_dir
 
@@ -287,7 +287,7 @@ def test_graph_similarity() -> None:
 
 
 def test_malformed_maps_are_rejected() -> None:
-    from playpen_gamemaster.engine import GameDefinitionError
+    from playpen_games.engine import GameDefinitionError
 
     with pytest.raises(GameDefinitionError):
         new_game(start="Q")

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from playpen_gamemaster.engine import Outcome
-from playpen_gamemaster.engine.runner import EpisodeResult, EpisodeStatus, Reply, Request, play_episode
-from playpen_gamemaster.games.wordle import Wordle, WordleWithClue, WordleWithCritic
-from playpen_gamemaster.games.wordle.feedback import letter_feedback, render
-from playpen_gamemaster.instances import SPLITS
-from playpen_gamemaster.instances.generated import generated_instances
+from playpen_games.engine import Outcome
+from playpen_games.engine.runner import EpisodeResult, EpisodeStatus, Reply, Request, play_episode
+from playpen_games.games.wordle import Wordle, WordleWithClue, WordleWithCritic
+from playpen_games.games.wordle.feedback import letter_feedback, render
+from playpen_games.instances import SPLITS
+from playpen_games.instances.generated import generated_instances
 
 WORDS = ["pasta", "crane", "slate", "tamps", "audio", "chest", "linen", "eerie", "speed", "abide", "sniff"]
 WORDLE_GAMES = ("wordle", "wordle_withclue", "wordle_withcritic")

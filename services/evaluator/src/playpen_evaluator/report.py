@@ -4,7 +4,7 @@ A pure library: the orchestrator hands in plain data (held-out evaluation episod
 per-step training statistics, rendered transcripts, the run's configuration) and `write_report` writes
 report.md, verdict.json, results.json, config.json, three PNG learning curves and the transcripts.
 
-Tables use clembench's definitions through playpen_gamemaster.clemscore: per game % played, quality and
+Tables use clembench's definitions through playpen_games.clemscore: per game % played, quality and
 clemscore; a group's % played and quality are the means over its games and its clemscore is their product,
 as clembench computes the benchmark score.
 
@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from playpen_gamemaster.clemscore import Clemscore, ScoredEpisode, aggregate, by_game
+from playpen_games.clemscore import Clemscore, ScoredEpisode, aggregate, by_game
 
 GROUPS = ("seen", "unseen")
 OVERALL = "overall"

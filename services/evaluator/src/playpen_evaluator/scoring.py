@@ -1,6 +1,6 @@
 """From a checkpoint's evaluation episodes to its EvaluationResult: clemscore per game, per group and overall.
 
-Per game, clembench's % Played / Quality / clemscore (playpen_gamemaster.clemscore). A group ("seen": the
+Per game, clembench's % Played / Quality / clemscore (playpen_games.clemscore). A group ("seen": the
 training games, "unseen": held-out games) and the overall score are clembench's aggregate over their games:
 the mean of the games' % Played and of their Quality, then played/100 × quality — every game weighs the
 same, however many episodes it has.
@@ -8,8 +8,8 @@ same, however many episodes it has.
 Only COMPLETED episodes carry game scores. An episode that failed for infrastructure reasons (or an engine bug)
 says nothing about the checkpoint; it is never counted as an aborted game. The evaluation replays it or fails
 (see evaluation.py); `score` refuses to see one. One exception: an episode ended because its conversation no
-longer fit the model's context window (the game master's "context exceeded" error) is the model's failure to
-finish the game within its context — replaying cannot change it — and counts as aborted.
+longer fit the model's context window (status CONTEXT_EXCEEDED) is the model's failure to finish the game
+within its context — replaying cannot change it — and counts as aborted.
 """
 
 from __future__ import annotations
@@ -20,8 +20,7 @@ from dataclasses import dataclass
 
 from playpen.common.v1 import episode_pb2
 from playpen.evaluator.v1 import evaluator_pb2
-from playpen_gamemaster import clemscore
-from playpen_gamemaster.players import CONTEXT_EXCEEDED
+from playpen_games import clemscore
 
 SEEN, UNSEEN = "seen", "unseen"
 
@@ -36,8 +35,7 @@ class Scored:
 
 
 def context_exceeded(episode: episode_pb2.Episode) -> bool:
-    return (episode.status == episode_pb2.EPISODE_STATUS_INFRA_FAILURE
-            and episode.error.startswith(CONTEXT_EXCEEDED))
+    return episode.status == episode_pb2.EPISODE_STATUS_CONTEXT_EXCEEDED
 
 
 def counts(episode: episode_pb2.Episode) -> bool:

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from playpen_gamemaster.clemscore import Clemscore, aggregate, by_game, scored_episode
+from playpen_games.clemscore import Clemscore, aggregate, by_game, scored_episode
 
 
 def format_table(per_game: dict[str, Clemscore], infra_failures: dict[str, int]) -> str:

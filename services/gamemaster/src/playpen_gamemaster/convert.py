@@ -9,14 +9,15 @@ from typing import Any
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from playpen.common.v1 import chat_pb2, episode_pb2
-from playpen_gamemaster.engine import Outcome, TurnStatus
-from playpen_gamemaster.engine.runner import EpisodeResult, EpisodeStatus
-from playpen_gamemaster.instances import GameInstance
+from playpen_games.engine import Outcome, TurnStatus
+from playpen_games.engine.runner import EpisodeResult, EpisodeStatus
+from playpen_games.instances import GameInstance
 
 _STATUS = {
     EpisodeStatus.COMPLETED: episode_pb2.EPISODE_STATUS_COMPLETED,
     EpisodeStatus.INFRA_FAILURE: episode_pb2.EPISODE_STATUS_INFRA_FAILURE,
     EpisodeStatus.ENGINE_ERROR: episode_pb2.EPISODE_STATUS_ENGINE_ERROR,
+    EpisodeStatus.CONTEXT_EXCEEDED: episode_pb2.EPISODE_STATUS_CONTEXT_EXCEEDED,
 }
 _OUTCOME = {
     Outcome.RUNNING: episode_pb2.GAME_OUTCOME_UNFINISHED,

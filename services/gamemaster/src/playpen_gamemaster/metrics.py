@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from playpen_common.metrics import ServiceMetrics
-from playpen_gamemaster.engine import TurnStatus
-from playpen_gamemaster.engine.runner import EpisodeResult
+from playpen_games.engine import TurnStatus
+from playpen_games.engine.runner import EpisodeResult
 
 _LATENCY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 
 from playpen.gamemaster.v1 import gamemaster_pb2
 from playpen_common.errors import InvalidArgument
-from playpen_gamemaster.catalog import InstanceCatalog
-from playpen_gamemaster.engine import GameDefinitionError
-from playpen_gamemaster.engine.runner import Responder
-from playpen_gamemaster.games import GAMES, TRAINING_GAMES, game_class
-from playpen_gamemaster.instances import GameInstance
+from playpen_games.engine import GameDefinitionError
+from playpen_games.engine.runner import Responder
+from playpen_games.instances import GameInstance
+from playpen_games.instances.catalog import InstanceCatalog
+from playpen_games.registry import GAMES, TRAINING_GAMES, game_class
 
 MAX_GROUP_SIZE = 1024
 

@@ -9,10 +9,7 @@ import grpc
 from playpen.common.v1 import chat_pb2
 from playpen.policy.v1 import policy_pb2, policy_pb2_grpc
 from playpen_common.client import aio_channel
-from playpen_gamemaster.engine.runner import Reply, ReplyError, Request
-
-#: prefix of an episode's error when it ended because a prompt no longer fit the policy's context window
-CONTEXT_EXCEEDED = "context exceeded"
+from playpen_games.engine.runner import ContextExceeded, Reply, ReplyError, Request
 
 
 class ChannelPool:
@@ -56,8 +53,7 @@ class PolicyResponder:
         except grpc.aio.AioRpcError as error:
             if error.code() == grpc.StatusCode.OUT_OF_RANGE:
                 # The conversation outgrew the model's context window: the player cannot go on.
-                raise ReplyError(f"{CONTEXT_EXCEEDED}: policy {self.name} for {request.role}: "
-                                 f"{error.details()}") from None
+                raise ContextExceeded(f"policy {self.name} for {request.role}: {error.details()}") from None
             reason = (f"did not answer within the deadline of {self._timeout_s:.1f} s"
                       if error.code() == grpc.StatusCode.DEADLINE_EXCEEDED else error.details())
             raise ReplyError(f"policy {self.name} failed for {request.role}: {error.code().name}: {reason}") from None

@@ -11,18 +11,18 @@ import structlog
 from playpen.gamemaster.v1 import gamemaster_pb2, gamemaster_pb2_grpc
 from playpen_common.errors import InvalidArgument
 from playpen_common.logging import bound_contextvars
-from playpen_gamemaster.catalog import InstanceCatalog
 from playpen_gamemaster.convert import episode_message, unbuilt_episode
-from playpen_gamemaster.engine import GameDefinitionError
-from playpen_gamemaster.engine.runner import EpisodeStatus, play_episode
-from playpen_gamemaster.experts import BUILTIN_PLAYERS, EXPERT, ExpertResponder, experts_of, has_expert
-from playpen_gamemaster.games import GAMES, game_class, game_spec
-from playpen_gamemaster.instances import GameInstance
 from playpen_gamemaster.metrics import GameMasterMetrics
 from playpen_gamemaster.plan import EpisodeJob, build_plan
 from playpen_gamemaster.players import ChannelPool, PolicyResponder
-from playpen_gamemaster.replay import ScriptedRole
 from playpen_gamemaster.settings import GameMasterSettings
+from playpen_games.engine import GameDefinitionError
+from playpen_games.engine.runner import EpisodeStatus, play_episode
+from playpen_games.experts import BUILTIN_PLAYERS, EXPERT, ExpertResponder, experts_of, has_expert
+from playpen_games.instances import GameInstance
+from playpen_games.instances.catalog import InstanceCatalog
+from playpen_games.registry import GAMES, game_class, game_spec
+from playpen_games.replay import ScriptedRole
 
 log = structlog.get_logger("playpen.gamemaster")
 

@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from playpen_common.settings import ServiceSettings
-
-
-def default_clembench_dir() -> Path | None:
-    """clembench game data: $PLAYPEN_CLEMBENCH_DIR, else $PLAYPEN_SHARED_DIR/clembench, else ../shared/clembench."""
-    explicit = os.environ.get("PLAYPEN_CLEMBENCH_DIR")
-    if explicit:
-        return Path(explicit)
-    shared = os.environ.get("PLAYPEN_SHARED_DIR")
-    candidate = Path(shared) / "clembench" if shared else Path.cwd().parent / "shared" / "clembench"
-    return candidate if candidate.is_dir() else None
+from playpen_games.instances.catalog import default_clembench_dir
 
 
 class GameMasterSettings(ServiceSettings):

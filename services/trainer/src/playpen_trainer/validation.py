@@ -46,6 +46,8 @@ def check(episode: episode_pb2.Episode) -> None:
 
 def unusable(episode: episode_pb2.Episode, learner: str) -> str | None:
     """Why a well-formed episode cannot be trained on (it is stored and accounted as dropped), or None."""
+    if episode.status == episode_pb2.EPISODE_STATUS_CONTEXT_EXCEEDED:
+        return "context exceeded"
     if episode.status != episode_pb2.EPISODE_STATUS_COMPLETED:
         return "not completed"
     if not learner_turns(episode, learner):

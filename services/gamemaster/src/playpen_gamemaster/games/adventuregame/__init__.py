@@ -1,5 +1,0 @@
-"""Adventuregame: a PDDL-defined text adventure played by one model, the Adventurer."""
-
-from playpen_gamemaster.games.adventuregame.game import AdventureGame
-
-__all__ = ["AdventureGame"]

@@ -1,5 +1,0 @@
-"""Codenames: a ClueGiver and a Guesser against a mocked opposing team (rules in game.py)."""
-
-from playpen_gamemaster.games.codenames.game import Codenames
-
-__all__ = ["Codenames"]

@@ -1,5 +1,0 @@
-"""Guess What?: one player narrows eight candidate words down with yes/no questions, the other answers."""
-
-from playpen_gamemaster.games.guesswhat.game import GuessWhat
-
-__all__ = ["GuessWhat"]

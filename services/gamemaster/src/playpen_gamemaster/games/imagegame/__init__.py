@@ -1,5 +1,0 @@
-"""Imagegame: one player describes a letter grid, the other redraws it command by command."""
-
-from playpen_gamemaster.games.imagegame.game import ImageGame
-
-__all__ = ["ImageGame"]

@@ -1,5 +1,0 @@
-"""Privateshared: slot filling with a programmatic Questioner, probing what the Answerer has shared."""
-
-from playpen_gamemaster.games.privateshared.game import PrivateShared
-
-__all__ = ["PrivateShared"]

@@ -1,9 +1,0 @@
-"""Textmapworld and its two variants (find a specific room; draw the explored map), scored like clembench."""
-
-from playpen_gamemaster.games.textmapworld.game import (
-    TextMapWorld,
-    TextMapWorldGraphReasoning,
-    TextMapWorldSpecificRoom,
-)
-
-__all__ = ["TextMapWorld", "TextMapWorldGraphReasoning", "TextMapWorldSpecificRoom"]

@@ -23,18 +23,18 @@ import grpc
 
 from playpen.trainer.v1 import trainer_pb2, trainer_pb2_grpc
 from playpen_common import launcher
+from playpen_common.defaults import default_model_dir
 
 REPO = Path(__file__).resolve().parents[1]
 TOOLS = REPO / ".venv" / "bin"
 POLICY_BIN = REPO / ".venv-policy" / "bin"
 TRAINER_BIN = REPO / ".venv-trainer" / "bin"
-DEFAULT_MODEL = Path.home() / ".cache" / "playpen" / "models" / "SmolLM2-135M-Instruct"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="make bench-loop", description=__doc__.splitlines()[0])
     add = parser.add_argument
-    add("--model", type=Path, default=DEFAULT_MODEL)
+    add("--model", type=Path, default=default_model_dir())
     add("--policy", choices=("vllm", "scripted"), default="vllm")
     add("--steps", type=int, default=4, help="optimiser steps timed per schedule")
     add("--games", nargs="*", default=["taboo", "referencegame"])
@@ -72,11 +72,12 @@ def time_schedule(mode: str, options: argparse.Namespace, gamemaster: launcher.S
         policy = launcher.start(f"policy-{mode}", command, workdir, env=env, timeout=600)
         started.append(policy)
         selfplay = [str(TOOLS / "playpen-selfplay"), "--gamemaster", gamemaster.target, "--trainer", trainer.target,
-                    "--policy", policy.target, "--games", *options.games, "--group-size", str(options.group_size),
+                    "--policy", policy.target, "--games", ",".join(options.games),
+                    "--group-size", str(options.group_size),
                     "--instances-per-game", str(max(1, options.groups_per_step // len(options.games))),
                     "--max-tokens", str(options.max_tokens), "--mode", mode,
                     "--max-pending", str(options.group_size * options.groups_per_step * 2),
-                    "--steps", str(options.steps), "--run-id", f"bench-{mode}"]
+                    "--steps", str(options.steps), "--run-id", f"bench-{mode}", "--metrics-port", "-1"]
         clock = time.monotonic()
         with open(workdir / f"selfplay-{mode}.log", "w") as sink:
             process = subprocess.Popen(selfplay, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)

@@ -207,10 +207,10 @@ async def lora_phase(model: str, workdir: Path, swaps: int, clients: int) -> dic
 
 
 def main(argv: list[str] | None = None) -> int:
-    from playpen_policy.settings import DEFAULT_MODEL
+    from playpen_common.defaults import default_model_dir
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=str(DEFAULT_MODEL))
+    parser.add_argument("--model", default=str(default_model_dir()))
     parser.add_argument("--instances", type=int, default=8, help="validation instances per game (stack phase)")
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--reloads", type=int, default=3)

@@ -31,9 +31,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from playpen_common.defaults import default_model_dir
+
 REPO = Path(__file__).resolve().parents[1]
 INSTANCES = REPO / "libs" / "games" / "src" / "playpen_games" / "games"
-DEFAULT_MODEL = Path.home() / ".cache" / "playpen" / "models" / "SmolLM2-135M-Instruct"
 # Earlier exchanges put in front of some prompts, so that the batch has later-turn lengths too.
 EXCHANGES = [
     ("CLUE: a season when it is cold and snows", "GUESS: winter was wrong. Here is another clue, please."),
@@ -147,7 +148,7 @@ def trl_inputs(samples, pad_id: int, chunks: int) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="HF model directory")
+    parser.add_argument("--model", type=Path, default=default_model_dir(), help="HF model directory")
     parser.add_argument("--samples", type=int, default=16, help="learner turns in the batch (even)")
     parser.add_argument("--max-new-tokens", type=int, default=48, help="completion length cap, tokens")
     parser.add_argument("--micro-batch-tokens", type=int, default=4096, help="our padded tokens per micro-batch")

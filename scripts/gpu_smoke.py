@@ -25,7 +25,7 @@ def main() -> int:
     from playpen.policy.v1 import policy_pb2, policy_pb2_grpc
     from playpen_common import launcher
     from playpen_common.checkpoints import commit_manifest
-    from playpen_policy.settings import DEFAULT_MODEL
+    from playpen_common.defaults import default_model_dir
 
     if not torch.cuda.is_available():
         print(json.dumps({"ok": False, "error": "no CUDA device visible"}))
@@ -41,7 +41,7 @@ def main() -> int:
                 messages=[chat_pb2.ChatMessage(role="user", content="Name three fruits.")],
                 sampling=chat_pb2.SamplingParams(temperature=0.0, max_tokens=32))
             before = stub.Generate(request, timeout=120)
-            directory = perturbed_checkpoint(DEFAULT_MODEL, workdir / "checkpoints", 1)
+            directory = perturbed_checkpoint(default_model_dir(), workdir / "checkpoints", 1)
             ref = commit_manifest(directory, checkpoint_pb2.CheckpointRef(
                 version=1, kind=checkpoint_pb2.CHECKPOINT_KIND_FULL))
             loaded = stub.LoadWeights(policy_pb2.LoadWeightsRequest(checkpoint=ref), timeout=300)

@@ -180,15 +180,19 @@ def check_server(workload: dict, container: dict) -> list[str]:
 
 
 def check_serverless(workload: dict, container: dict) -> list[str]:
-    """A process that serves nothing: anything probing or scraping it would fail (or restart it) for nothing."""
+    """A process that serves no gRPC, only /metrics: no gRPC probes, and the scrape finds its metrics port."""
     problems = []
     name = f"{ref(workload)}: container {container['name']}"
-    if container.get("ports"):
-        problems.append(f"{name}: serves nothing, so it declares no ports")
-    problems += [f"{name}: serves nothing, so it has no {probe}"
+    ports = {p["name"]: p["containerPort"] for p in container.get("ports", [])}
+    env = {e["name"]: e.get("value") for e in container.get("env", [])}
+    setting = f"PLAYPEN_{container['name'].upper()}_METRICS_PORT"
+    if set(ports) != {"metrics"} or env.get(setting) != str(ports["metrics"]):
+        problems.append(f"{name}: serves only /metrics: one port named metrics, and {setting} equal to it")
+    problems += [f"{name}: serves no gRPC, so it has no {probe}"
                  for probe in ("startupProbe", "readinessProbe", "livenessProbe") if probe in container]
-    if "prometheus.io/scrape" in workload["spec"]["template"]["metadata"].get("annotations", {}):
-        problems.append(f"{ref(workload)}: serves no /metrics, so no scrape annotations")
+    if workload["spec"]["template"]["metadata"].get("annotations", {}).get("prometheus.io/port") != \
+            str(ports.get("metrics")):
+        problems.append(f"{ref(workload)}: prometheus.io/port annotation differs from the metrics container port")
     if workload["spec"]["template"]["spec"].get("restartPolicy", "Always") != "Always":
         problems.append(f"{ref(workload)}: restartPolicy must be Always (the actor exits to be restarted)")
     return problems

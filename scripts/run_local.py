@@ -45,12 +45,12 @@ from playpen.gamemaster.v1 import gamemaster_pb2_grpc
 from playpen.trainer.v1 import trainer_pb2, trainer_pb2_grpc
 from playpen_common import launcher
 from playpen_common.checkpoints import committed_checkpoints, version_dir
+from playpen_common.defaults import default_model_dir
 
 REPO = Path(__file__).resolve().parents[1]
 TOOLS = REPO / ".venv" / "bin"
 POLICY_BIN = REPO / ".venv-policy" / "bin"
 TRAINER_BIN = REPO / ".venv-trainer" / "bin"
-DEFAULT_MODEL = Path.home() / ".cache" / "playpen" / "models" / "SmolLM2-135M-Instruct"
 PHASES = ("baseline", "demonstrations", "warm-start", "grpo", "final-evaluation", "report")
 # Knobs that change what a run means: a resumed run keeps the values it started with.
 RUN_KNOBS = ("model", "policy", "games", "unseen_games", "eval_split", "eval_instances", "eval_max_tokens",
@@ -66,7 +66,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="where the run lives; running again with the same folder resumes it")
     add("--fresh", action="store_true", help="delete the run folder first and start over")
     add("--minutes", type=float, default=12.0, help="GRPO budget in minutes (wall clock of the training phase)")
-    add("--model", type=Path, default=DEFAULT_MODEL, help="HF model directory (default: SmolLM2-135M-Instruct)")
+    add("--model", type=Path, default=default_model_dir(), help="HF model directory (default: SmolLM2-135M-Instruct)")
     add("--policy", choices=("vllm", "scripted"), default="vllm",
         help="vLLM serving the model (default) or the rule-based stand-in (for tests of the plumbing)")
     add("--games", nargs="*", default=[], help="training games (default: the game master's seven training games)")
@@ -386,7 +386,7 @@ class ClosedLoop:
         if config["sft_steps"] > 0 and warm.is_dir():
             command += ["--init-from", str(warm)]
         if config["lora"]:
-            command += ["--lora"]
+            command += ["--lora", "true"]
         return command
 
     def phase_grpo(self) -> None:
@@ -401,13 +401,13 @@ class ClosedLoop:
         budget = max(0.0, config["minutes"] * 60 - elapsed_before)
         selfplay = [str(TOOLS / "playpen-selfplay"), "--gamemaster", self.gamemaster.target,
                     "--trainer", trainer.target, "--policy", rollout.target, "--policy-name", "learner",
-                    "--games", *self.games, "--games-per-round", str(config["groups_per_step"]),
+                    "--games", ",".join(self.games), "--games-per-round", str(config["groups_per_step"]),
                     "--group-size", str(config["group_size"]), "--instances-per-game", "1",
                     "--temperature", str(config["temperature"]),
                     "--max-tokens", str(config["max_tokens"]), "--mode", config["mode"],
                     "--max-pending", str(config["group_size"] * config["groups_per_step"] * 2),
                     "--seconds", f"{budget:.0f}", "--run-id", f"grpo-s{config['seed']}", "--seed", str(config["seed"]),
-                    "--state", str(self.paths.root / "selfplay.json")]
+                    "--state", str(self.paths.root / "selfplay.json"), "--metrics-port", "-1"]
         for teacher in config["teacher"]:
             selfplay += ["--teacher", teacher]
         started = time.monotonic()

@@ -15,6 +15,13 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+def unavailable(reason: str) -> None:
+    """Skip for a missing prerequisite — or, under CI (CI=true), fail: there, everything must be installed."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason} — under CI this must not be skipped", pytrace=False)
+    pytest.skip(reason, allow_module_level=True)
+
+
 def shared_dir() -> Path:
     return Path(os.environ.get("PLAYPEN_SHARED_DIR", REPO_ROOT.parent / "shared")).resolve()
 
@@ -23,11 +30,8 @@ def shared_dir() -> Path:
 def shared() -> Path:
     path = shared_dir()
     if not (path / "clembench").is_dir():
-        message = (f"shared data not found at {path} (set PLAYPEN_SHARED_DIR to the folder holding "
-                   f"clembench/ and parity/)")
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message + " — under CI this must not be skipped")
-        pytest.skip(message)
+        unavailable(f"shared data not found at {path} (set PLAYPEN_SHARED_DIR to the folder holding "
+                    f"clembench/ and parity/)")
     return path
 
 

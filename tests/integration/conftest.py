@@ -9,6 +9,7 @@ import pytest
 
 from playpen.gamemaster.v1 import gamemaster_pb2_grpc
 from playpen_common import launcher as servers
+from tests.conftest import unavailable
 
 pytestmark = pytest.mark.integration
 
@@ -68,14 +69,11 @@ POLICY_VENV_BIN = Path(__file__).resolve().parents[2] / ".venv-policy" / "bin"
 @pytest.fixture(scope="module")
 def smollm2_policy(workdir: Path) -> Iterator[servers.Service]:
     """The real policy: vLLM on CPU serving SmolLM2-135M-Instruct, from the policy's own environment."""
-    import os
 
     executable = POLICY_VENV_BIN / "playpen-policy"
     if not executable.exists():
         message = f"the policy environment is not installed ({executable}); run `make setup`"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(message)
     service = servers.start("smollm2-policy", [str(executable)], workdir, timeout=300,
                             env={"VLLM_CPU_KVCACHE_SPACE": "2"})
     yield service

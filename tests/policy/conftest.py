@@ -14,9 +14,13 @@ from playpen.common.v1 import checkpoint_pb2
 from playpen.policy.v1 import policy_pb2_grpc
 from playpen_common import launcher
 from playpen_common.checkpoints import commit_manifest, version_dir
+from tests.conftest import unavailable
 from tests.tiny_model import build_tiny_model
 
-pytest.importorskip("vllm", reason="policy tests run in the policy environment (.venv-policy)")
+try:
+    import vllm  # noqa: F401 — a broken vLLM install must fail CI, not skip the policy tests
+except ImportError as error:
+    unavailable(f"vLLM cannot be imported ({error}); policy tests run in the policy environment (.venv-policy)")
 
 # Two cores: vLLM takes one for its engine, the test process and gRPC share the other.
 SERVER_ENV = {"VLLM_CPU_KVCACHE_SPACE": "1", "OMP_NUM_THREADS": "1"}

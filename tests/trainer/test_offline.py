@@ -211,7 +211,8 @@ def test_long_dialogues_are_windowed_to_whole_last_turns_or_dropped_and_counted(
 
 
 def test_the_sft_report_counts_every_windowed_and_dropped_example(tokenizer, encoder):
-    from playpen_trainer.offline import _parser, build_sft_rows
+    from playpen_trainer.offline import build_sft_rows
+    from playpen_trainer.offline_settings import SftSettings
 
     long = taboo(tokenizer, [f"GUESS: winter {k}" for k in range(6)], episode_id="long")
     short = taboo(tokenizer, ["GUESS: cold"], episode_id="short")
@@ -220,8 +221,8 @@ def test_the_sft_report_counts_every_windowed_and_dropped_example(tokenizer, enc
     limit = len(encoder.encode([dialogue.messages[0], *dialogue.messages[-4:]], [2, 4]).input_ids) + 5
 
     for overflow, examples, windowed, too_long in (("window", 2, 1, 0), ("drop", 1, 0, 1)):
-        options = _parser("sft").parse_args(["--episodes", "x.jsonl", "--out", "o", "--learner", LEARNER,
-                                             "--max-length", str(limit), "--overflow", overflow])
+        options = SftSettings(_cli_parse_args=["--episodes", "x.jsonl", "--out", "o", "--learner", LEARNER,
+                                               "--max-length", str(limit), "--overflow", overflow])
         report = {"episodes": Counter()}
         rows = build_sft_rows([long, short, failed], encoder, options, report)
         assert len(rows) == report["examples"] == examples
@@ -399,7 +400,7 @@ def test_dpo_command_writes_a_loadable_full_model_and_a_lora_adapter(tokenizer, 
     assert _tensor_shapes(full) == _tensor_shapes(base_model)
     AutoModelForCausalLM.from_pretrained(str(full))
 
-    assert dpo_main([*common, "--version", "2", "--lora", "--level", "turn", "--lora-rank", "4"]) == 0
+    assert dpo_main([*common, "--version", "2", "--lora", "true", "--level", "turn", "--lora-rank", "4"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["pairs"] == {"turn": 4}
     assert report["train"]["loss_first"] == pytest.approx(math.log(2), abs=1e-5)  # LoRA: adapter off = base

@@ -12,6 +12,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from playpen_common.defaults import EVAL_POLICY_PORT, grpc_port, local_target, metrics_port
 from playpen_common.settings import ServiceSettings
 
 EVAL_SPLITS = ("validation", "test")
@@ -25,16 +26,17 @@ def game_list(text: str) -> tuple[str, ...]:
 class EvaluatorSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="PLAYPEN_EVALUATOR_")
 
-    port: int = Field(50054, ge=0, le=65535, description="gRPC port; 0 picks a free one")
-    metrics_port: int = Field(9104, ge=-1, le=65535,
+    port: int = Field(grpc_port("evaluator"), ge=0, le=65535, description="gRPC port; 0 picks a free one")
+    metrics_port: int = Field(metrics_port("evaluator"), ge=-1, le=65535,
                               description="Prometheus /metrics HTTP port; 0 picks a free one, -1 disables")
     state_dir: Path = Field(Path("evaluator-data"), description="folder of the result store")
     db_path: Path | None = Field(None, description="SQLite result store (default: <state-dir>/evaluator.db)")
 
-    gamemaster_target: str = Field("localhost:50051", description="host:port of the GameMasterService")
+    gamemaster_target: str = Field(local_target("gamemaster"), description="host:port of the GameMasterService")
     eval_policy_target: str = Field(
-        "localhost:50055", description="host:port of the evaluator's own PolicyService (it loads every evaluated "
-                                       "checkpoint there; never a serving replica)")
+        f"localhost:{EVAL_POLICY_PORT}",
+        description="host:port of the evaluator's own PolicyService (it loads every evaluated checkpoint there; "
+                    "never a serving replica)")
     follow_trainer: str = Field("", description="host:port of a TrainerService whose checkpoints to evaluate as "
                                                 "they commit (empty: evaluate on request only)")
     follow_label: str = Field("grpo", description="label of the results of followed checkpoints (one committed "

@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from playpen_common.defaults import grpc_port, metrics_port
 from playpen_common.settings import ServiceSettings
 from playpen_games.instances.catalog import default_clembench_dir
 
@@ -14,8 +15,8 @@ from playpen_games.instances.catalog import default_clembench_dir
 class GameMasterSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="PLAYPEN_GAMEMASTER_")
 
-    port: int = Field(50051, ge=0, le=65535, description="gRPC port; 0 picks a free one")
-    metrics_port: int = Field(9101, ge=-1, le=65535,
+    port: int = Field(grpc_port("gamemaster"), ge=0, le=65535, description="gRPC port; 0 picks a free one")
+    metrics_port: int = Field(metrics_port("gamemaster"), ge=-1, le=65535,
                               description="Prometheus /metrics HTTP port; 0 picks a free one, -1 disables")
     clembench_dir: Path | None = Field(
         default_factory=default_clembench_dir,

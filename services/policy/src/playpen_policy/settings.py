@@ -8,19 +8,19 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from playpen_common.defaults import default_model_dir, grpc_port, metrics_port
 from playpen_common.settings import ServiceSettings
-
-DEFAULT_MODEL = Path.home() / ".cache" / "playpen" / "models" / "SmolLM2-135M-Instruct"
 
 
 class PolicySettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="PLAYPEN_POLICY_")
 
-    port: int = Field(50052, ge=0, le=65535, description="gRPC port; 0 picks a free one")
-    metrics_port: int = Field(9102, ge=-1, le=65535,
+    port: int = Field(grpc_port("policy"), ge=0, le=65535, description="gRPC port; 0 picks a free one")
+    metrics_port: int = Field(metrics_port("policy"), ge=-1, le=65535,
                               description="Prometheus /metrics HTTP port; 0 picks a free one, -1 disables")
     backend: Literal["vllm", "scripted"] = Field("vllm", description="engine behind the API")
-    model: str = Field(str(DEFAULT_MODEL), description="HF model directory (or a model id in the local HF cache)")
+    model: str = Field(default_factory=lambda: str(default_model_dir()),
+                       description="HF model directory (or a model id in the local HF cache)")
     model_name: str = Field("", description="name reported for the served model (default: the model's folder)")
     max_prompt_chars: int = Field(1 << 20, ge=1, description="longest accepted prompt, characters in all")
     default_max_tokens: int = Field(256, ge=1, description="generated tokens when a request sets no max_tokens")

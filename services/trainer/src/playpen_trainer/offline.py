@@ -11,7 +11,6 @@ Nothing here imports torch at module level, so `--help` answers at once; trainin
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import shutil
@@ -23,54 +22,11 @@ from typing import Any
 
 from playpen.common.v1 import episode_pb2
 from playpen_common.checkpoints import MANIFEST, version_dir
+from playpen_common.settings import parse_command_line
 from playpen_trainer.chat_tokens import ChatEncoder, TemplateMismatch
 from playpen_trainer.dialogues import LEVELS, learner_roles, preference_pairs, sft_dialogues
 from playpen_trainer.episode_files import EpisodeFileError, read_all
-
-DEFAULT_BASE_MODEL = Path.home() / ".cache" / "playpen" / "models" / "SmolLM2-135M-Instruct"
-# Options that do not change what is trained, left out of the config hash.
-_NOT_TRAINING = ("out", "report", "dry_run", "version")
-
-
-def _parser(command: str) -> argparse.ArgumentParser:
-    sft = command == "sft"
-    parser = argparse.ArgumentParser(
-        prog=f"playpen-trainer {command}",
-        description=("Supervised fine-tuning on successful episodes (every learner reply a target)." if sft else
-                     "DPO on success-vs-failure pairs of the same instance and learner role."))
-    add = parser.add_argument
-    add("--episodes", nargs="+", required=True, type=Path, metavar="PATH",
-        help="episodes.jsonl files, directories of them, or the trainer's episode store (.db/.sqlite)")
-    add("--base-model", type=Path, default=DEFAULT_BASE_MODEL, help="HF model directory to start from")
-    add("--out", type=Path, required=True, help="checkpoint root; the checkpoint is written to <out>/v<version>/")
-    add("--version", type=int, default=1, help="version of the committed checkpoint (> 0)")
-    add("--learner", default="", help="policy label (generation.policy) to learn from; empty: every model turn")
-    add("--games", nargs="*", default=[], help="only these games (default: all)")
-    add("--lora", action="store_true", help="train a LoRA adapter instead of all weights")
-    add("--lora-rank", type=int, default=16)
-    add("--lora-alpha", type=int, default=32)
-    add("--lora-targets", default="q_proj,k_proj,v_proj,o_proj", help="comma-separated module names")
-    add("--lr", type=float, default=2e-5 if sft else 1e-6, help="learning rate")
-    add("--epochs", type=float, default=1.0, help="passes over the data (ignored when --max-steps is set)")
-    add("--max-steps", type=int, default=0, help="optimiser steps (0: as many as --epochs take)")
-    add("--batch-size", type=int, default=4, help="examples (pairs, for DPO) per device step")
-    add("--grad-accum", type=int, default=1, help="gradient accumulation steps per optimiser step")
-    add("--max-length", type=int, default=2048, help="tokens per sequence; longer examples are windowed or dropped")
-    add("--seed", type=int, default=0)
-    add("--bf16", action="store_true", help="bf16 autocast (weights stay and are saved in fp32)")
-    add("--gradient-checkpointing", action="store_true", help="recompute activations to save memory")
-    add("--report", type=Path, help="also write the report here (it is always printed and kept in the checkpoint)")
-    add("--dry-run", action="store_true", help="build the dataset and print the report; train nothing")
-    if sft:
-        add("--overflow", choices=("window", "drop"), default="window",
-            help="too long: keep the last turns that fit (window) or drop the example")
-        add("--train-invalid-replies", action="store_true",
-            help="also imitate learner replies that were parse errors or rule violations (default: context only)")
-    else:
-        add("--level", choices=(*LEVELS, "both"), default="both", help="pairs of whole dialogues, of turns, or both")
-        add("--beta", type=float, default=0.1, help="DPO beta (strength of the pull towards the reference)")
-        add("--max-pairs-per-group", type=int, default=0, help="cap per instance, role and level (0: no cap)")
-    return parser
+from playpen_trainer.offline_settings import NOT_TRAINING, SETTINGS, OfflineSettings
 
 
 def sft_main(argv: list[str]) -> int:
@@ -82,10 +38,7 @@ def dpo_main(argv: list[str]) -> int:
 
 
 def _main(command: str, argv: list[str]) -> int:
-    parser = _parser(command)
-    options = parser.parse_args(argv)
-    if options.version <= 0:
-        parser.error("--version must be positive")
+    options = parse_command_line(SETTINGS[command], argv, f"playpen-trainer {command}")
     try:
         report = run(command, options)
     except (OSError, EpisodeFileError) as error:  # bad input; anything else is a bug and keeps its traceback
@@ -98,7 +51,7 @@ def _main(command: str, argv: list[str]) -> int:
     return 0 if report["examples"] or options.dry_run else 1  # 1: nothing to train on (the report says why)
 
 
-def _episodes(options: argparse.Namespace, report: dict[str, Any]) -> Iterable[episode_pb2.Episode]:
+def _episodes(options: OfflineSettings, report: dict[str, Any]) -> Iterable[episode_pb2.Episode]:
     games = set(options.games)
     counts = report["episodes"]
     for episode in read_all(options.episodes):
@@ -109,7 +62,7 @@ def _episodes(options: argparse.Namespace, report: dict[str, Any]) -> Iterable[e
         yield episode
 
 
-def build_sft_rows(episodes: Iterable[episode_pb2.Episode], encoder: ChatEncoder, options: argparse.Namespace,
+def build_sft_rows(episodes: Iterable[episode_pb2.Episode], encoder: ChatEncoder, options: OfflineSettings,
                    report: dict[str, Any]) -> list[dict[str, list[int]]]:
     """Tokenised SFT examples of the successful episodes; `report` is filled with what happened to each."""
     counts, outcomes = Counter(), Counter()
@@ -144,7 +97,7 @@ def build_sft_rows(episodes: Iterable[episode_pb2.Episode], encoder: ChatEncoder
     return rows
 
 
-def build_dpo_rows(episodes: Iterable[episode_pb2.Episode], encoder: ChatEncoder, options: argparse.Namespace,
+def build_dpo_rows(episodes: Iterable[episode_pb2.Episode], encoder: ChatEncoder, options: OfflineSettings,
                    report: dict[str, Any]) -> list[dict[str, list[int]]]:
     """Tokenised preference pairs; `report` counts pairs by level, and every pair not made or dropped, by reason."""
     levels = LEVELS if options.level == "both" else (options.level,)
@@ -169,21 +122,21 @@ def build_dpo_rows(episodes: Iterable[episode_pb2.Episode], encoder: ChatEncoder
     return rows
 
 
-def _config(options: argparse.Namespace) -> dict[str, Any]:
+def _config(options: OfflineSettings) -> dict[str, Any]:
     def plain(value: Any) -> Any:
         if isinstance(value, list):
             return [plain(v) for v in value]
         return str(value) if isinstance(value, Path) else value
 
-    return {key: plain(value) for key, value in sorted(vars(options).items())}
+    return {key: plain(value) for key, value in sorted(options.model_dump().items())}
 
 
-def config_hash(options: argparse.Namespace) -> str:
-    relevant = {k: v for k, v in _config(options).items() if k not in _NOT_TRAINING}
+def config_hash(options: OfflineSettings) -> str:
+    relevant = {k: v for k, v in _config(options).items() if k not in NOT_TRAINING}
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def run(command: str, options: argparse.Namespace) -> dict[str, Any]:
+def run(command: str, options: OfflineSettings) -> dict[str, Any]:
     """Build the dataset, train, commit; returns the report (also inside the checkpoint)."""
     if not options.dry_run and (version_dir(options.out, options.version) / MANIFEST).is_file():
         raise FileExistsError(f"version {options.version} is already committed in {options.out}")

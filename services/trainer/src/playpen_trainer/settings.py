@@ -8,19 +8,19 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from playpen_common.defaults import default_model_dir, grpc_port, metrics_port
 from playpen_common.settings import ServiceSettings
-
-DEFAULT_MODEL = Path.home() / ".cache" / "playpen" / "models" / "SmolLM2-135M-Instruct"
 
 
 class TrainerSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="PLAYPEN_TRAINER_")
 
-    port: int = Field(50053, ge=0, le=65535, description="gRPC port; 0 picks a free one")
-    metrics_port: int = Field(9103, ge=-1, le=65535,
+    port: int = Field(grpc_port("trainer"), ge=0, le=65535, description="gRPC port; 0 picks a free one")
+    metrics_port: int = Field(metrics_port("trainer"), ge=-1, le=65535,
                               description="Prometheus /metrics HTTP port; 0 picks a free one, -1 disables")
     data_dir: Path = Field(Path("trainer-data"), description="episode store, checkpoints and trainer state")
-    base_model: str = Field(str(DEFAULT_MODEL), description="HF model directory the policy starts from")
+    base_model: str = Field(default_factory=lambda: str(default_model_dir()),
+                            description="HF model directory the policy starts from")
     init_from: str = Field("", description=("warm-start weights (a full HF model directory, e.g. an SFT checkpoint): "
                                             "a fresh run commits them as version 1 and uses them as the KL "
                                             "reference; full fine-tuning only"))

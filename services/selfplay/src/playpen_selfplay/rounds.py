@@ -1,0 +1,77 @@
+"""One round: the game master's episodes stream straight into the trainer as they finish."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+from playpen.common.v1 import episode_pb2
+from playpen.gamemaster.v1 import gamemaster_pb2, gamemaster_pb2_grpc
+from playpen.trainer.v1 import trainer_pb2, trainer_pb2_grpc
+
+
+class SelfPlayError(RuntimeError):
+    """The actor cannot go on (a refused round, a trainer that never catches up in sync mode)."""
+
+
+@dataclass
+class RoundReport:
+    round: int
+    episodes: int
+    acks: dict[str, int]
+    statuses: dict[str, int]
+    seconds: float
+    trainer_step: int = 0
+    trainer_version: int = 0
+
+
+async def play_round(round_index: int, request: gamemaster_pb2.PlayEpisodesRequest,
+                     gamemaster: gamemaster_pb2_grpc.GameMasterServiceStub,
+                     trainer: trainer_pb2_grpc.TrainerServiceStub, stop: asyncio.Event) -> RoundReport | None:
+    """Play one round and submit its episodes as they arrive; None if `stop` was set meanwhile."""
+    started = time.monotonic()
+    queue: asyncio.Queue[episode_pb2.Episode | None] = asyncio.Queue()
+    statuses: Counter = Counter()
+
+    async def requests():
+        while (episode := await queue.get()) is not None:
+            yield trainer_pb2.SubmitEpisodesRequest(episode=episode)
+
+    async def play() -> int:
+        count = 0
+        try:
+            async for response in gamemaster.PlayEpisodes(request):
+                status = episode_pb2.EpisodeStatus.Name(response.episode.status)
+                statuses[status.removeprefix("EPISODE_STATUS_").lower()] += 1
+                await queue.put(response.episode)
+                count += 1
+        finally:
+            await queue.put(None)
+        return count
+
+    async def acknowledge() -> Counter:
+        acks: Counter = Counter()
+        async for ack in trainer.SubmitEpisodes(requests()):
+            acks[trainer_pb2.AckStatus.Name(ack.status).removeprefix("ACK_STATUS_").lower()] += 1
+        return acks
+
+    playing = asyncio.ensure_future(play())
+    acking = asyncio.ensure_future(acknowledge())
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({playing, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    if not playing.done():
+        # Stopped mid-round: what was acknowledged is durable; unacknowledged episodes are simply not kept
+        # and the round is played again (same ids) next time.
+        playing.cancel()
+        acking.cancel()
+        await asyncio.gather(playing, acking, return_exceptions=True)
+        return None
+    stopping.cancel()
+    episodes = playing.result()
+    acks = await acking
+    if acks.get("rejected"):
+        raise SelfPlayError(f"round {round_index}: the trainer refused {acks['rejected']} episodes as malformed")
+    return RoundReport(round=round_index, episodes=episodes, acks=dict(acks), statuses=dict(statuses),
+                       seconds=time.monotonic() - started)

@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # The game master's environment (also the tools'): no torch here; the policy and the trainer have their own.
-PACKAGES := libs/proto libs/common libs/games services/gamemaster services/selfplay services/policy services/evaluator
+PACKAGES := libs/proto libs/common libs/games libs/report services/gamemaster services/selfplay services/policy services/evaluator
 PROTO_OUT := libs/proto/src
 PROTOS := $(shell find proto -name '*.proto' | sort)
 FIXTURES ?= ../shared/parity
@@ -100,7 +100,7 @@ proto-lint: $(STAMP)
 	cd proto && ../$(BIN)/buf lint
 
 lint: $(STAMP) proto-lint
-	$(BIN)/ruff check libs/common libs/games services tests scripts
+	$(BIN)/ruff check libs services tests scripts
 
 test: setup
 	$(BIN)/python -m pytest -m "$(MARKERS)" --ignore=tests/policy --ignore=tests/trainer $(PYTEST_ARGS)

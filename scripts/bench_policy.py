@@ -63,9 +63,10 @@ def raw_phase(model: str, calls: list[tuple[list[int], int]]) -> dict:
     from vllm.inputs import TokensPrompt
 
     from playpen_policy.settings import PolicySettings
-    from playpen_policy.vllm_backend import VllmBackend
+    from playpen_policy.vllm_engine import engine_args, resolve_model_dir
 
-    args = VllmBackend(PolicySettings(model=model))._engine_args()  # the same engine settings as the server
+    directory = resolve_model_dir(model)
+    args = engine_args(PolicySettings(model=model), directory, directory.name)  # the server's engine settings
     engine = LLM(model=args.model, dtype=args.dtype, max_model_len=args.max_model_len, enforce_eager=args.enforce_eager,
                  gpu_memory_utilization=args.gpu_memory_utilization, seed=0, disable_log_stats=True)
     prompts = [TokensPrompt(prompt_token_ids=ids) for ids, _ in calls]

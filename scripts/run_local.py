@@ -501,32 +501,12 @@ class ClosedLoop:
         self.state.finish("final-evaluation")
 
     def phase_report(self) -> int:
-        from playpen_evaluator import report as reporting
-        from playpen_evaluator.store import ResultStore
+        from playpen_evaluator.report import write_run_report
 
-        # The evaluator has stopped: its store is read directly (ListResults serves the same while it runs).
-        store = ResultStore(self.paths.evaluator / "evaluator.db")
-        try:
-            stored = store.results([], self.config["eval_split"], include_episodes=True)
-        finally:
-            store.close()
-        # One result per version (a version evaluated again under another game set: the newest counts).
-        results = sorted({result.version: result for result in stored}.values(), key=lambda r: r.version)
-        evals, points = [], []
-        for result in results:
-            points.append(reporting.EvalPoint(version=result.version, step=result.step, label=result.label,
-                                              promoted=result.promoted))
-            for e in result.episodes:
-                evals.append(reporting.EvalEpisode(version=result.version, label=result.label, game=e.game,
-                                                   group=e.group, episode_id=e.episode_id, instance_id=e.instance_id,
-                                                   aborted=e.aborted, success=e.success, main_score=e.main_score))
-        steps = read_steps(self.paths.trainer / "steps.jsonl")
-        transcripts = read_transcripts(self.paths.evaluator / "evaluator.db", results, self.config["eval_split"])
-        reporting.write_report(self.paths.report, evals=evals, points=points, steps=steps,
-                                         transcripts=transcripts, config=self.config,
-                                         baseline_version=0, seed=self.config["seed"],
-                                         stage_version=next((r.version for r in results if r.label == "warm-start"),
-                                                            None), stage_name="GRPO")
+        # The evaluator has stopped; its store is read directly (ListResults serves the same while it runs).
+        write_run_report(self.paths.evaluator / "evaluator.db", self.paths.report, split=self.config["eval_split"],
+                         steps_path=self.paths.trainer / "steps.jsonl", config=self.config, baseline_version=0,
+                         stage_label="warm-start", stage_name="GRPO", seed=self.config["seed"])
         self.state.finish("report")
         print((self.paths.report / "report.md").read_text().split("\n## ")[0])
         print(f"report: {self.paths.report}/report.md (curves, transcripts, verdict.json alongside)")
@@ -562,67 +542,6 @@ def sft_progress(log: Path) -> int:
         return 0
     found = re.findall(r"^step (\d+)/\d+ loss", log.read_text(errors="replace"), flags=re.MULTILINE)
     return int(found[-1]) if found else 0
-
-
-def read_steps(path: Path) -> list:
-    from playpen_evaluator.report import TrainStep
-
-    latest: dict[int, dict] = {}
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            if line.strip():
-                record = json.loads(line)
-                latest[record["step"]] = record  # a step retrained after a crash: its last line counts
-    def number(value) -> float:
-        return math.nan if value is None else float(value)
-
-    steps = []
-    for step in sorted(latest):
-        r = latest[step]
-        steps.append(TrainStep(
-            # reward_mean: what GRPO optimised (game reward + format shaping); game_score_mean: the game part.
-            step=step, version=r["version"], time_s=r["time"],
-            reward_mean=number(r.get("reward_mean")) + (number(r.get("shaping_mean")) if r.get("shaping_mean")
-                                                        is not None else 0.0),
-            game_score_mean=number(r.get("reward_mean")), aborted_share=number(r.get("aborted_share")),
-            well_formed_share=number(r.get("well_formed_share")),
-            per_game={g: number(v) for g, v in (r.get("reward_per_game") or {}).items()},
-            loss=number(r.get("loss")), kl=number(r.get("kl"))))
-    return steps
-
-
-def read_transcripts(store_path: Path, results, split: str) -> list:
-    """One evaluation episode per game of the baseline and of the newest version, rendered as text."""
-    from playpen_evaluator.report import Transcript
-    from playpen_evaluator.store import ResultStore
-
-    if not results or not store_path.is_file():
-        return []
-    chosen = {results[0].version: results[0].label, results[-1].version: results[-1].label}
-    store = ResultStore(store_path)
-    transcripts = []
-    try:
-        for version, label in chosen.items():
-            games_done: set[str] = set()
-            for episode in store.transcripts(version, split):
-                if episode.game not in games_done:
-                    games_done.add(episode.game)
-                    transcripts.append(Transcript(version=version, label=label, game=episode.game,
-                                                  episode_id=episode.episode_id, text=render(episode)))
-    finally:
-        store.close()
-    return transcripts
-
-
-def render(episode: episode_pb2.Episode) -> str:
-    lines = [f"{episode.game} {episode.instance_id} — outcome {episode_pb2.GameOutcome.Name(episode.outcome)}, "
-             f"main score {episode.scores.main_score}"]
-    for turn in episode.turns:
-        lines.append(f"\n--- turn {turn.index} · {turn.role} ({episode_pb2.TurnStatus.Name(turn.status)}) ---")
-        if turn.messages:
-            lines.append(f"[asked] {turn.messages[-1].content}")
-        lines.append(f"[reply] {turn.reply}")
-    return "\n".join(lines) + "\n"
 
 
 def stop_process(process: subprocess.Popen, timeout: float = 60) -> None:

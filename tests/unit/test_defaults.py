@@ -7,12 +7,12 @@ import re
 from pathlib import Path
 
 import pytest
-from playpen_selfplay.settings import SelfPlaySettings
 
 from playpen_common.defaults import PORTS, default_model_dir
 from playpen_evaluator.settings import EvaluatorSettings
 from playpen_gamemaster.settings import GameMasterSettings
 from playpen_policy.settings import PolicySettings
+from playpen_selfplay.settings import SelfPlaySettings
 from tests.conftest import REPO_ROOT
 
 SETTINGS = {"gamemaster": GameMasterSettings, "policy": PolicySettings, "evaluator": EvaluatorSettings,

@@ -16,11 +16,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from playpen_selfplay.settings import SelfPlaySettings
 
 from playpen_evaluator.settings import EvaluatorSettings
 from playpen_gamemaster.settings import GameMasterSettings
 from playpen_policy.settings import PolicySettings
+from playpen_selfplay.settings import SelfPlaySettings
 from tests.conftest import REPO_ROOT, unavailable
 
 K8S_PYTHON = REPO_ROOT / ".venv-k8s" / "bin" / "python"

@@ -7,11 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from playpen_evaluator.report import (
-    NO_CHANGE,
-    NO_GAMES,
-    NOT_ENOUGH_DATA,
-    UP,
+from playpen_games.clemscore import ScoredEpisode, aggregate, by_game
+from playpen_report import (
     EvalEpisode,
     EvalPoint,
     TrainStep,
@@ -20,7 +17,7 @@ from playpen_evaluator.report import (
     compare_versions,
     write_report,
 )
-from playpen_games.clemscore import ScoredEpisode, aggregate, by_game
+from playpen_report.records import NO_CHANGE, NO_GAMES, NOT_ENOUGH_DATA, UP
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 POINTS = [EvalPoint(0, 0, "baseline", False), EvalPoint(1, 20, "warm-start", True), EvalPoint(2, 100, "grpo", True)]

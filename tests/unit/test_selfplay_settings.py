@@ -6,9 +6,10 @@ import subprocess
 import sys
 
 import pytest
+from pydantic import ValidationError
+
 from playpen_selfplay.requests import round_request
 from playpen_selfplay.settings import SelfPlaySettings
-from pydantic import ValidationError
 
 
 def settings(*flags: str) -> SelfPlaySettings:

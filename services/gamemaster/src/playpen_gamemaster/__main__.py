@@ -6,10 +6,10 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
+    from playpen_common.settings import parse_command_line
     from playpen_gamemaster.settings import GameMasterSettings
 
-    settings = GameMasterSettings(_cli_parse_args=sys.argv[1:] if argv is None else argv,
-                                  _cli_prog_name="playpen-gamemaster")
+    settings = parse_command_line(GameMasterSettings, sys.argv[1:] if argv is None else argv, "playpen-gamemaster")
     # Imported only now, so that --help answers without loading grpc or the games.
     from playpen_common.server import run_service
     from playpen_gamemaster.server import serve

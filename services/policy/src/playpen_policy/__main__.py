@@ -6,10 +6,10 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
+    from playpen_common.settings import parse_command_line
     from playpen_policy.settings import PolicySettings
 
-    settings = PolicySettings(_cli_parse_args=sys.argv[1:] if argv is None else argv,
-                              _cli_prog_name="playpen-policy")
+    settings = parse_command_line(PolicySettings, sys.argv[1:] if argv is None else argv, "playpen-policy")
     from playpen_common.server import run_service
     from playpen_policy.server import serve
 

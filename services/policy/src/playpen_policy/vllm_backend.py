@@ -20,7 +20,6 @@ swap: every reply must be produced by one weight version, and no request may fai
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
 from pathlib import Path
@@ -33,25 +32,13 @@ from playpen_common.checkpoints import verify_checkpoint
 from playpen_common.errors import ContextExceeded, FailedPrecondition, NotReady
 from playpen_policy.backend import GenerationOutput
 from playpen_policy.settings import PolicySettings
+from playpen_policy.vllm_engine import engine_args, resolve_model_dir
 from playpen_policy.weights import check_compatible, tensor_shapes
 
 log = structlog.get_logger("playpen.policy.vllm")
 
 _FINISH = {"stop": chat_pb2.FINISH_REASON_STOP, "length": chat_pb2.FINISH_REASON_LENGTH,
            "abort": chat_pb2.FINISH_REASON_ABORT}
-
-
-def resolve_model_dir(model: str) -> Path:
-    path = Path(model).expanduser()
-    if path.is_dir():
-        return path
-    try:
-        from huggingface_hub import snapshot_download
-
-        return Path(snapshot_download(model, local_files_only=True))
-    except Exception as exc:
-        raise FileNotFoundError(f"model {model!r} is neither a directory nor in the local HF cache "
-                                f"(run `make setup` to convert the default model)") from exc
 
 
 class VllmBackend:
@@ -82,39 +69,14 @@ class VllmBackend:
 
     # ----------------------------------------------------------------------------------------- lifecycle
 
-    def _engine_args(self) -> Any:
-        from vllm.engine.arg_utils import AsyncEngineArgs
-
-        on_cpu = self._device() == "cpu"
-        if on_cpu:
-            os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", f"{self._settings.cpu_kv_cache_gib:g}")
-        dtype = self._settings.dtype if self._settings.dtype != "auto" else ("float32" if on_cpu else "bfloat16")
-        fraction = self._settings.memory_fraction or (0.3 if on_cpu else 0.9)
-        eager = self._settings.enforce_eager if self._settings.enforce_eager is not None else on_cpu
-        return AsyncEngineArgs(
-            model=str(self.model_dir), served_model_name=self.model, dtype=dtype, seed=self._settings.seed,
-            max_model_len=self._settings.max_model_len or None, gpu_memory_utilization=fraction, enforce_eager=eager,
-            enable_lora=self._settings.enable_lora, max_lora_rank=self._settings.max_lora_rank, max_loras=2,
-            disable_log_stats=True, worker_extension_cls="playpen_policy.worker_extension.PlaypenWorkerExtension",
-        )
-
-    def _device(self) -> str:
-        import torch
-
-        wanted = self._settings.device
-        if wanted == "auto":
-            return "cuda" if torch.cuda.is_available() else "cpu"
-        if wanted == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError("device=cuda but no CUDA device is visible (this environment's vLLM build is CPU-only?)")
-        return wanted
-
     async def start(self) -> None:
         from vllm.v1.engine.async_llm import AsyncLLM
 
         started = time.perf_counter()
         # Building the engine blocks for many seconds (processes, weights, KV cache): off the event loop, so
         # that health checks and other RPCs keep being answered (liveness means the loop makes progress).
-        self._engine = await asyncio.to_thread(AsyncLLM.from_engine_args, self._engine_args())
+        self._engine = await asyncio.to_thread(AsyncLLM.from_engine_args,
+                                               engine_args(self._settings, self.model_dir, self.model))
         self._tokenizer = self._engine.tokenizer
         self._gate.set()
         self._idle.set()

@@ -16,9 +16,10 @@ def main(argv: list[str] | None = None) -> int:
         return (offline.sft_main if argv[0] == "sft" else offline.dpo_main)(argv[1:])
     if argv and argv[0] == "serve":
         argv = argv[1:]
+    from playpen_common.settings import parse_command_line
     from playpen_trainer.settings import TrainerSettings
 
-    settings = TrainerSettings(_cli_parse_args=argv, _cli_prog_name="playpen-trainer [serve]")
+    settings = parse_command_line(TrainerSettings, argv, "playpen-trainer [serve]")
     from playpen_common.server import run_service
     from playpen_trainer.server import serve  # imports torch only now
 

@@ -99,8 +99,12 @@ proto: $(BIN)/python
 proto-lint: $(STAMP)
 	cd proto && ../$(BIN)/buf lint
 
+# Every package's src/ folder, so that lint-imports sees the trainer (installed only in .venv-trainer) too.
+SOURCE_PATH := $(subst $(eval) ,:,$(wildcard libs/*/src services/*/src))
+
 lint: $(STAMP) proto-lint
 	$(BIN)/ruff check libs services tests scripts
+	PYTHONPATH=$(SOURCE_PATH) $(BIN)/lint-imports --no-cache --no-logo
 
 test: setup
 	$(BIN)/python -m pytest -m "$(MARKERS)" --ignore=tests/policy --ignore=tests/trainer $(PYTEST_ARGS)

@@ -21,7 +21,6 @@ again resumes the run where it stopped (finished phases are not repeated). `--fr
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -33,9 +32,12 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import grpc
 from google.protobuf.json_format import MessageToDict
+from pydantic import Field, field_validator
+from pydantic_settings import CliImplicitFlag, SettingsConfigDict
 from tqdm import tqdm
 
 from playpen.common.v1 import checkpoint_pb2, episode_pb2
@@ -46,6 +48,7 @@ from playpen.trainer.v1 import trainer_pb2, trainer_pb2_grpc
 from playpen_common import launcher
 from playpen_common.checkpoints import committed_checkpoints, version_dir
 from playpen_common.defaults import default_model_dir
+from playpen_common.settings import CommandSettings, parse_command_line, parse_role_assignment
 
 REPO = Path(__file__).resolve().parents[1]
 TOOLS = REPO / ".venv" / "bin"
@@ -59,44 +62,65 @@ RUN_KNOBS = ("model", "policy", "games", "unseen_games", "eval_split", "eval_ins
              "temperature", "max_tokens", "teacher", "mode", "seed", "lora")
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="make run", description=__doc__.splitlines()[0])
-    add = parser.add_argument
-    add("--run-dir", type=Path, default=Path("runs") / "default",
-        help="where the run lives; running again with the same folder resumes it")
-    add("--fresh", action="store_true", help="delete the run folder first and start over")
-    add("--minutes", type=float, default=12.0, help="GRPO budget in minutes (wall clock of the training phase)")
-    add("--model", type=Path, default=default_model_dir(), help="HF model directory (default: SmolLM2-135M-Instruct)")
-    add("--policy", choices=("vllm", "scripted"), default="vllm",
-        help="vLLM serving the model (default) or the rule-based stand-in (for tests of the plumbing)")
-    add("--games", nargs="*", default=[], help="training games (default: the game master's seven training games)")
-    add("--unseen-games", nargs="*", default=None,
-        help="games only evaluated, never trained on (default: every other game of the game master)")
-    add("--eval-split", default="validation", choices=("validation", "test"))
-    add("--eval-instances", type=int, default=8, help="held-out instances per game, the same for every version")
-    add("--eval-max-tokens", type=int, default=96, help="tokens per reply in evaluations")
-    add("--demo-instances", type=int, default=24, help="training instances per game the experts play")
-    add("--sft-steps", type=int, default=24, help="warm-start SFT optimiser steps (0: no warm start)")
-    add("--sft-lr", type=float, default=5e-5)
-    add("--sft-batch-size", type=int, default=4)
-    add("--group-size", type=int, default=4, help="episodes per GRPO group")
-    add("--groups-per-step", type=int, default=1,
-        help="groups per optimiser step; a self-play round is one step's groups, the games rotate")
-    add("--checkpoint-every", type=int, default=1, help="optimiser steps per checkpoint")
-    add("--lr", type=float, default=2e-6, help="GRPO learning rate")
-    add("--kl-coef", type=float, default=0.02)
-    add("--format-credit", type=float, default=0.5, help="shaping credit for well-formed turns (not in clemscore)")
-    add("--aborted-reward", type=float, default=-0.5)
-    add("--max-staleness", type=int, default=2)
-    add("--temperature", type=float, default=1.0, help="sampling temperature of self-play")
-    add("--max-tokens", type=int, default=64, help="tokens per reply in self-play")
-    add("--teacher", action="append", default=None, metavar="GAME:ROLE=PLAYER",
-        help="teacher-play: a builtin player holds this role during GRPO (repeatable; default: see DEFAULT_TEACHERS)")
-    add("--mode", choices=("async", "sync"), default="async", help="self-play schedule")
-    add("--seed", type=int, default=0)
-    add("--lora", action="store_true", help="GRPO trains a LoRA adapter (warm start still full SFT)")
-    add("--trainer-threads", type=int, default=1, help="torch threads of the trainer")
-    return parser.parse_args(argv)
+class RunSettings(CommandSettings):
+    """make run's knobs (flags, or PLAYPEN_RUN_* env)."""
+
+    model_config = SettingsConfigDict(env_prefix="PLAYPEN_RUN_", cli_prog_name="make run")
+
+    run_dir: Path = Field(Path("runs") / "default",
+                          description="where the run lives; running again with the same folder resumes it")
+    fresh: CliImplicitFlag[bool] = Field(False, description="delete the run folder first and start over")
+    minutes: float = Field(12.0, ge=0, description="GRPO budget, minutes (wall clock of the training phase)")
+    model: Path = Field(default_factory=default_model_dir,
+                        description="HF model directory (default: SmolLM2-135M-Instruct from make setup)")
+    policy: Literal["vllm", "scripted"] = Field(
+        "vllm", description="vLLM serving the model, or the rule-based stand-in (for tests of the plumbing)")
+    games: list[str] = Field(default_factory=list, description="training games, comma-separated (default: the "
+                                                               "game master's seven training games)")
+    unseen_games: list[str] | None = Field(
+        None, description="games only evaluated, never trained on, comma-separated (default: every other game of "
+                          "the game master with held-out instances; [] for none)")
+    eval_split: Literal["validation", "test"] = Field("validation", description="held-out split of evaluations")
+    eval_instances: int = Field(8, ge=1, description="held-out instances per game, the same for every version")
+    eval_max_tokens: int = Field(96, ge=1, description="tokens per reply in evaluations")
+    demo_instances: int = Field(24, ge=1, description="training instances per game the experts play")
+    sft_steps: int = Field(24, ge=0, description="warm-start SFT optimiser steps (0: no warm start)")
+    sft_lr: float = Field(5e-5, gt=0, description="warm-start SFT learning rate")
+    sft_batch_size: int = Field(4, ge=1, description="warm-start SFT examples per step")
+    group_size: int = Field(4, ge=2, description="episodes per GRPO group")
+    groups_per_step: int = Field(1, ge=1, description="groups per optimiser step; a self-play round is one "
+                                                      "step's groups, the games rotate")
+    checkpoint_every: int = Field(1, ge=1, description="optimiser steps per checkpoint")
+    lr: float = Field(2e-6, gt=0, description="GRPO learning rate")
+    kl_coef: float = Field(0.02, ge=0, description="weight of the KL term to the warm start")
+    format_credit: float = Field(0.5, ge=0, description="shaping credit for well-formed turns (not in clemscore)")
+    aborted_reward: float = Field(-0.5, description="game reward of an aborted episode")
+    max_staleness: int = Field(2, ge=0, description="episodes more than this many versions old are dropped")
+    temperature: float = Field(1.0, ge=0, description="sampling temperature of self-play")
+    max_tokens: int = Field(64, ge=1, description="tokens per reply in self-play")
+    teacher: list[str] | None = Field(
+        None, description="teacher-play: a builtin player holds a role during GRPO, GAME:ROLE=PLAYER; repeatable "
+                          "(default: DEFAULT_TEACHERS)")
+    mode: Literal["async", "sync"] = Field("async", description="self-play schedule")
+    seed: int = Field(0, ge=0, description="seed of instances, sampling and training")
+    lora: CliImplicitFlag[bool] = Field(False, description="GRPO trains a LoRA adapter (warm start still full SFT)")
+    trainer_threads: int = Field(1, ge=1, description="torch threads of the trainer")
+
+    @field_validator("games", "unseen_games")
+    @classmethod
+    def _names(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else list(dict.fromkeys(n.strip() for n in value if n.strip()))
+
+    @field_validator("teacher")
+    @classmethod
+    def _teachers(cls, value: list[str] | None) -> list[str] | None:
+        for text in value or []:
+            parse_role_assignment(text)
+        return value
+
+
+def parse_args(argv: list[str] | None = None) -> RunSettings:
+    return parse_command_line(RunSettings, sys.argv[1:] if argv is None else argv, "make run")
 
 
 # Roles a programmatic expert holds during GRPO by default (teacher-play); the model holds every other role.
@@ -185,7 +209,7 @@ def vllm_env(core: int) -> dict[str, str]:
 
 
 class ClosedLoop:
-    def __init__(self, options: argparse.Namespace):
+    def __init__(self, options: RunSettings):
         self.options = options
         self.paths = Paths(options.run_dir)
         self.state = RunState(options.run_dir / "state.json")
@@ -201,7 +225,7 @@ class ClosedLoop:
         saved = self.state.data["config"]
         if saved:
             saved.setdefault("unseen_games", [])  # runs started before unseen games existed evaluated none
-            defaults = json.loads(json.dumps(vars(parse_args([])), default=str))
+            defaults = json.loads(json.dumps(RunSettings.model_construct().model_dump(), default=str))
             given = {k: v for k, v in chosen.items() if k == "teacher" or v != defaults.get(k)}
             changed = {k: (saved.get(k), v) for k, v in given.items() if saved.get(k) != v}
             if changed:

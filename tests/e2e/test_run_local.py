@@ -24,7 +24,7 @@ TRAINER_PYTHON = REPO / ".venv-trainer" / "bin" / "python"
 SERVICES = ("gamemaster", "eval-policy", "trainer", "rollout-policy", "evaluator")
 SMALL = ["--policy", "scripted", "--minutes", "0.4", "--eval-instances", "2", "--demo-instances", "3",
          "--sft-steps", "2", "--sft-batch-size", "2", "--group-size", "2", "--groups-per-step", "1",
-         "--checkpoint-every", "1", "--games", "taboo", "wordle", "referencegame", "--unseen-games", "guesswhat"]
+         "--checkpoint-every", "1", "--games", "taboo,wordle,referencegame", "--unseen-games", "guesswhat"]
 
 
 @pytest.fixture(scope="module")

@@ -45,6 +45,18 @@ class ServiceSettings(CommandSettings):
     keepalive_timeout_s: float = Field(10.0, gt=0, description="wait for a keepalive ack, seconds")
 
 
+def parse_role_assignment(text: str) -> tuple[str, str, str]:
+    """GAME:ROLE=PLAYER, or ROLE=PLAYER for that role in every game -> (game, role, player); game "" = every
+    game. ValueError (a settings validation error) names the expected form."""
+    target, separator, player = text.partition("=")
+    game, _, role = target.rpartition(":")
+    if not separator or not player.strip():
+        raise ValueError(f"{text!r}: expected GAME:ROLE=PLAYER or ROLE=PLAYER, e.g. wordle_withcritic:Critic=expert")
+    if not role.strip():
+        raise ValueError(f"{text!r}: the role is empty (expected GAME:ROLE=PLAYER)")
+    return game.strip(), role.strip(), player.strip()
+
+
 def parse_command_line(cls: type[S], argv: list[str], prog: str) -> S:
     """`cls` from flags (and the environment); a bad value exits with status 2 and one line per problem."""
     try:

@@ -2,22 +2,27 @@
 
     playpen-play --gamemaster localhost:50051 --policy localhost:50052 --split validation --instances 5
 
-`--policy expert` lets the game master's builtin experts play every role (expert-vs-expert episodes, e.g.
-for a warm start); `--role GAME:ROLE=PLAYER` (or `ROLE=PLAYER` for that role in every game) gives one role
-another player, a policy's host:port or `expert` (teacher-play). Episodes are appended to
-<out>/episodes.jsonl (one JSON object per line, the contract's Episode).
+Settings come from flags or PLAYPEN_PLAY_* env. `--policy expert` lets the game master's builtin experts play
+every role (expert-vs-expert episodes, e.g. for a warm start); `--role GAME:ROLE=PLAYER` (or `ROLE=PLAYER` for
+that role in every game) gives one role another player, a policy's host:port or `expert` (teacher-play).
+Episodes are appended to <out>/episodes.jsonl (one JSON object per line, the contract's Episode). An episode
+that outgrew the policy's context counts as aborted in the table, as the evaluator counts it.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from playpen_games.clemscore import Clemscore, aggregate, by_game, scored_episode
+from pydantic import Field, field_validator
+from pydantic_settings import SettingsConfigDict
+
+from playpen_common.defaults import local_target
+from playpen_common.settings import CommandSettings, parse_command_line, parse_role_assignment
+from playpen_games.clemscore import Clemscore, ScoredEpisode, aggregate, by_game, scored_episode
 
 
 def format_table(per_game: dict[str, Clemscore], infra_failures: dict[str, int]) -> str:
@@ -39,6 +44,9 @@ def summarise(episodes: Iterable[dict]) -> tuple[dict[str, Clemscore], dict[str,
     scored, failures = [], {}
     for episode in episodes:
         game = episode["game"]
+        if episode.get("status") == "EPISODE_STATUS_CONTEXT_EXCEEDED":  # the model's failure: an aborted game
+            scored.append(ScoredEpisode(game, aborted=True, main_score=math.nan))
+            continue
         if episode.get("status") != "EPISODE_STATUS_COMPLETED":
             failures[game] = failures.get(game, 0) + 1
             continue
@@ -49,14 +57,30 @@ def summarise(episodes: Iterable[dict]) -> tuple[dict[str, Clemscore], dict[str,
 BUILTIN = "expert"
 
 
-def role_assignment(text: str) -> tuple[str, str, str]:
-    """GAME:ROLE=PLAYER or ROLE=PLAYER -> (game, role, player); the game is "" for every game."""
-    target, separator, player = text.partition("=")
-    game, _, role = target.rpartition(":")
-    if not separator or not player.strip() or not role.strip():
-        raise argparse.ArgumentTypeError(f"{text!r}: expected GAME:ROLE=PLAYER or ROLE=PLAYER, "
-                                         f"e.g. \"wordle_withcritic:Critic=expert\"")
-    return game.strip(), role.strip(), player.strip()
+class PlaySettings(CommandSettings):
+    model_config = SettingsConfigDict(env_prefix="PLAYPEN_PLAY_")
+
+    gamemaster: str = Field(local_target("gamemaster"), description="host:port of the game master")
+    policy: str = Field(description="host:port of the policy playing every role, or `expert` for the builtin "
+                                    "experts")
+    role: list[str] = Field(default_factory=list, description="another player (host:port or `expert`) for one "
+                                                              "role, GAME:ROLE=PLAYER or ROLE=PLAYER; repeatable")
+    games: list[str] = Field(default_factory=list, description="games to play, comma-separated (default: the "
+                                                               "training games)")
+    split: str = Field("validation", description="train, validation, test or clembench")
+    instances: int = Field(5, ge=0, description="instances per game (0 = all)")
+    group_size: int = Field(1, ge=1, description="plays of each instance")
+    temperature: float = Field(0.0, ge=0, description="sampling temperature")
+    max_tokens: int = Field(128, ge=1, description="tokens per reply")
+    seed: int = Field(0, ge=0, description="seed that picks the instances")
+    out: Path = Field(Path("runs/play"), description="folder of episodes.jsonl (appended to)")
+
+    @field_validator("role")
+    @classmethod
+    def _roles_parse(cls, value: list[str]) -> list[str]:
+        for text in value:
+            parse_role_assignment(text)
+        return value
 
 
 def player_config(player: str, sampling, gm):
@@ -67,21 +91,7 @@ def player_config(player: str, sampling, gm):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="playpen-play", description=__doc__.splitlines()[0])
-    parser.add_argument("--gamemaster", required=True, help="host:port of the game master")
-    parser.add_argument("--policy", required=True,
-                        help="host:port of the policy playing every role, or `expert` for the builtin experts")
-    parser.add_argument("--role", type=role_assignment, action="append", default=[], metavar="GAME:ROLE=PLAYER",
-                        help="another player (host:port or `expert`) for one role; repeatable")
-    parser.add_argument("--games", nargs="*", default=[], help="games to play (default: the training games)")
-    parser.add_argument("--split", default="validation", help="train, validation, test or clembench")
-    parser.add_argument("--instances", type=int, default=5, help="instances per game (0 = all)")
-    parser.add_argument("--group-size", type=int, default=1, help="plays of each instance")
-    parser.add_argument("--temperature", type=float, default=0.0)
-    parser.add_argument("--max-tokens", type=int, default=128)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("runs/play"), help="folder for episodes.jsonl")
-    args = parser.parse_args(argv)
+    args = parse_command_line(PlaySettings, sys.argv[1:] if argv is None else argv, "playpen-play")
 
     import grpc
     from google.protobuf.json_format import MessageToDict
@@ -97,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         games=args.games, split=args.split, instances_per_game=args.instances, group_size=args.group_size,
         seed=args.seed, default_player=player_config(args.policy, sampling, gm),
         roles=[gm.RoleAssignment(game=game, role=role, player=player_config(player, sampling, gm))
-               for game, role, player in args.role])
+               for game, role, player in map(parse_role_assignment, args.role)])
     args.out.mkdir(parents=True, exist_ok=True)
     episodes = []
     with sync_channel(args.gamemaster) as channel, open(args.out / "episodes.jsonl", "a") as sink:

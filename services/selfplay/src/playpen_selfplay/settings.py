@@ -9,18 +9,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from playpen_common.defaults import local_target, metrics_port
-from playpen_common.settings import CommandSettings
-
-
-def parse_teacher(text: str) -> tuple[tuple[str, str], str]:
-    """GAME:ROLE=PLAYER, or ROLE=PLAYER for that role in every game -> ((game, role), player)."""
-    target, separator, player = text.partition("=")
-    if not separator or not player:
-        raise ValueError(f"{text!r}: expected GAME:ROLE=PLAYER, e.g. wordle_withcritic:Critic=expert")
-    game, _, role = target.rpartition(":")
-    if not role:
-        raise ValueError(f"{text!r}: the role is empty (expected GAME:ROLE=PLAYER)")
-    return (game, role), player
+from playpen_common.settings import CommandSettings, parse_role_assignment
 
 
 class SelfPlaySettings(CommandSettings):
@@ -70,7 +59,7 @@ class SelfPlaySettings(CommandSettings):
     @classmethod
     def _teachers_parse(cls, value: list[str]) -> list[str]:
         for text in value:
-            parse_teacher(text)
+            parse_role_assignment(text)
         return value
 
     @model_validator(mode="after")
@@ -82,4 +71,4 @@ class SelfPlaySettings(CommandSettings):
     @property
     def teachers(self) -> dict[tuple[str, str], str]:
         """(game, role) -> builtin player; game "" = that role in every game."""
-        return dict(parse_teacher(text) for text in self.teacher)
+        return {(game, role): player for game, role, player in map(parse_role_assignment, self.teacher)}

@@ -19,7 +19,7 @@ from playpen_games.games.adventuregame.scoring import TurnRecord
 from playpen_games.instances import SPLITS, GameInstance, load_instance_file
 from playpen_games.instances.generated import generated_instances, shipped_file
 from playpen_games.registry import game_spec
-from playpen_games.replay import replay_fixture
+from playpen_games.replay import fixture_instance, replay_fixture
 
 GAME = "adventuregame"
 PACKAGED = game_spec(GAME).resources().packaged / "definitions"
@@ -325,11 +325,51 @@ def test_early_done_is_a_hallucinated_finish_and_a_loss() -> None:
     assert math.isnan(scores["turns_over_par"]) and math.isnan(scores["finish_speed"])
 
 
-def test_done_after_undoing_a_goal_loses_without_hallucination() -> None:
-    replies = [f"> {c}" for c in OPTIMAL] + ["> take book", "> done"]
-    scores = play(new_game(), replies).scores.episode
-    assert (scores["Lose"], scores["hallucination_count"], scores["achieved_goal_ratio"]) == (1, 0, 0.5)
-    assert scores["Main Score"] == 50.0
+# clembench marks an episode finished once every goal holds and never clears the mark (master.py,
+# AdventureGameMaster.finished); Success and the speed scores come from the mark, the Main Score from the
+# goals holding at the end, and the speed scores count every turn played.
+
+
+def test_done_after_undoing_a_goal_is_still_a_success() -> None:
+    game = new_game()
+    result = play(game, [f"> {c}" for c in OPTIMAL] + ["> take book", "> done"])
+    scores = result.scores.episode
+    assert game.outcome is Outcome.SUCCESS
+    assert (scores["Success"], scores["Lose"], scores["Aborted"], scores["hallucination_count"]) == (1, 0, 0, 0)
+    assert (scores["achieved_goal_ratio"], scores["Main Score"]) == (0.5, 50.0)
+    assert (scores["turns_over_par"], scores["turn_ratio"]) == (2, 1 - 2 / 43)  # 9 turns, optimal 7, max 50
+    assert scores["finish_speed"] == pytest.approx(2 / 43)
+    assert [r["goal_score"] for r in result.scores.rounds][-2:] == [-1, 0]
+
+
+def test_format_break_after_every_goal_aborts_with_speed_scores() -> None:
+    scores = play(new_game(), [f"> {c}" for c in OPTIMAL] + ["All done!"]).scores.episode
+    assert (scores["Aborted"], scores["Success"], scores["Lose"], scores["turn_limit_loss"]) == (1, 0, 0, 0)
+    assert math.isnan(scores["Main Score"]) and scores["achieved_goal_ratio"] == 1.0
+    assert (scores["turns_over_par"], scores["turn_ratio"]) == (1, 1 - 1 / 43)  # the invalid turn counts
+    assert scores["finish_speed"] == pytest.approx(1 / 43)
+    assert scores["hallucination_count"] == 1
+
+
+def test_turn_limit_after_every_goal_aborts_with_speed_scores() -> None:
+    game = new_game(max_turns=9)
+    scores = play(game, [f"> {c}" for c in OPTIMAL] + ["> look around", "> examine inventory"]).scores.episode
+    assert game.outcome is Outcome.ABORTED
+    assert (scores["Aborted"], scores["Success"], scores["Lose"], scores["turn_limit_loss"]) == (1, 0, 0, 1)
+    assert math.isnan(scores["Main Score"])
+    assert (scores["turns_over_par"], scores["turn_ratio"], scores["finish_speed"]) == (2, 0.0, 1.0)
+
+
+def test_reaching_every_goal_on_the_last_allowed_turn_sets_the_mark() -> None:
+    scores = play(new_game(max_turns=8), ["> look around"] + [f"> {c}" for c in OPTIMAL]).scores.episode
+    assert (scores["Aborted"], scores["turn_limit_loss"], scores["Success"]) == (1, 1, 0)
+    assert (scores["turns_over_par"], scores["turn_ratio"], scores["finish_speed"]) == (1, 0.0, 1.0)
+
+
+def test_a_format_break_on_the_last_allowed_turn_is_no_turn_limit_loss() -> None:
+    scores = play(new_game(max_turns=3), ["> take plate", "> go hallway", "oops"]).scores.episode
+    assert (scores["Aborted"], scores["turn_limit_loss"], scores["Violated Request Count"]) == (1, 0, 1)
+    assert math.isnan(scores["turns_over_par"]) and math.isnan(scores["finish_speed"])
 
 
 def test_missing_command_tag_aborts() -> None:
@@ -387,16 +427,77 @@ def test_following_a_plan_that_is_not_viable_counts() -> None:
     assert scores["bad_plan_dismiss_ratio"] == pytest.approx(2 / 3)
 
 
+# ------------------------------------------------------------------------------------------- exploration
+
+# The toy world has 12 `type` facts (player, inventory, 3 floors, table, refrigerator, shelf, apple, plate, book,
+# banana), 3 rooms, and its goals name 3 things (apple, book, table).
+EXPLORATION_KEYS = ("epistemic_action", "pragmatic_action", "effective_epistemic_gain_amount",
+                    "known_entities_ratio", "visited_rooms_ratio", "known_goal_entities_ratio")
+
+
+def _metrics(result) -> tuple:
+    return tuple(result.exploration[key] for key in EXPLORATION_KEYS)
+
+
+def test_exploration_metrics_follow_what_the_player_perceives() -> None:
+    it = interpreter()
+    # in the kitchen: where the player is, table, refrigerator (closed), plate (on the table), the exit;
+    # the apple in the closed refrigerator and the hidden floor are not perceived
+    assert it.exploration.known == {
+        ("at", "player1", "kitchen1"), ("at", "table1", "kitchen1"), ("at", "refrigerator1", "kitchen1"),
+        ("closed", "refrigerator1"), ("at", "plate1", "kitchen1"), ("on", "plate1", "table1"),
+        ("exit", "kitchen1", "hallway1")}
+    # open (epistemic, pragmatic): + open, + the apple's at and in, - closed: gain 3; at facts: player,
+    # table, refrigerator, plate, apple = 5 of 12; rooms 1 of 3; goal things known: table, apple = 2 of 3
+    assert _metrics(it.process("open refrigerator")) == (1, 1, 3, 5 / 12, 1 / 3, 2 / 3)
+    # take (pragmatic only): no gain counted; the apple's `in refrigerator` is forgotten
+    assert _metrics(it.process("take apple")) == (0, 1, 0, 5 / 12, 1 / 3, 2 / 3)
+    assert ("in", "apple1", "refrigerator1") not in it.exploration.known
+    # go: + player, shelf, book (at, on floor), banana (at, on shelf), carried apple's new at, exit = 8;
+    # the player's and the apple's kitchen `at` are forgotten, what was seen in the kitchen is not
+    assert _metrics(it.process("go hallway")) == (1, 1, 8, 8 / 12, 2 / 3, 1.0)
+    assert ("at", "plate1", "kitchen1") in it.exploration.known
+    assert ("at", "player1", "kitchen1") not in it.exploration.known
+    assert _metrics(it.process("fly")) == (0, 0, 0, 8 / 12, 2 / 3, 1.0)  # not parsed: no action flags
+    assert _metrics(it.process("go pantry")) == (1, 1, 0, 8 / 12, 2 / 3, 1.0)  # failed, but an epistemic action
+    assert _metrics(it.process("examine book")) == (1, 0, 0, 8 / 12, 2 / 3, 1.0)
+    assert len(it.exploration.history) == 7
+
+
+def test_exploration_metrics_are_round_scores_of_answered_turns_only() -> None:
+    result = play(new_game(), ["> open refrigerator", "> done"])
+    assert [tuple(r[k] for k in EXPLORATION_KEYS) for r in result.scores.rounds] == [
+        (1, 1, 3, 5 / 12, 1 / 3, 2 / 3), (0, 1, 0, 5 / 12, 1 / 3, 2 / 3)]
+    aborted = play(new_game(), ["> open refrigerator", "I give up."]).scores
+    assert all(k in aborted.rounds[0] for k in EXPLORATION_KEYS)
+    assert not any(k in aborted.rounds[1] for k in EXPLORATION_KEYS)  # clembench logs none for a format error
+    assert not any(k in aborted.episode for k in EXPLORATION_KEYS)  # not aggregated
+
+
+def test_plan_try_out_that_fails_keeps_what_its_first_command_revealed() -> None:
+    # clembench drops one history entry per successful planned command, but the failed one added an entry too:
+    # the state after `go hallway` survives the try-out
+    leaky = play(new_game(variant="plan"), ["> examine table\nNext actions: go hallway, fly",
+                                            "> examine plate\nNext actions: done", "> done"]).scores.rounds
+    assert tuple(leaky[0][k] for k in EXPLORATION_KEYS) == (1, 0, 0, 4 / 12, 1 / 3, 1 / 3)
+    # known now: the hallway (player, shelf, book, banana) and the kitchen (table, refrigerator, plate, and the
+    # player again, which is the one fact gained): 8 at facts; the hallway counts as visited
+    assert tuple(leaky[1][k] for k in EXPLORATION_KEYS) == (1, 0, 1, 8 / 12, 2 / 3, 2 / 3)
+    clean = play(new_game(variant="plan"), ["> examine table\nNext actions: go hallway",
+                                            "> examine plate\nNext actions: done", "> done"]).scores.rounds
+    assert tuple(clean[1][k] for k in EXPLORATION_KEYS) == (1, 0, 0, 4 / 12, 1 / 3, 1 / 3)
+
+
 # ------------------------------------------------------------------------------------------- scoring
 
 
 def test_scoring_edge_cases() -> None:
     turns = [TurnRecord(), TurnRecord(invalid_format="command_tag_missing", hallucination=True)]
-    aborted = scoring.score(scoring.Episode(turns, success=False, turn_limit_reached=False, goals_reached=2,
+    aborted = scoring.score(scoring.Episode(turns, finished=False, turn_limit_reached=False, goals_reached=2,
                                             goal_count=3, optimal_turns=5, max_turns=5)).episode
     assert aborted["Aborted"] == 1 and math.isnan(aborted["Main Score"])
     assert aborted["achieved_goal_ratio"] == pytest.approx(2 / 3)
-    success = scoring.score(scoring.Episode([TurnRecord()] * 5, success=True, turn_limit_reached=False,
+    success = scoring.score(scoring.Episode([TurnRecord()] * 5, finished=True, turn_limit_reached=False,
                                             goals_reached=3, goal_count=3, optimal_turns=5, max_turns=5)).episode
     assert success["turns_over_par"] == 0 and math.isnan(success["turn_ratio"])  # no range of turns to rate
     assert set(scoring.FAILURE_TYPES) <= set(success)
@@ -461,6 +562,29 @@ def test_parity_fixtures_replay_to_their_official_scores(shared: Path, clembench
         outcome = replay_fixture(json.loads(path.read_text()), clembench, name=path.name)
         assert not outcome.divergence, (path.name, outcome.divergence)
         assert not outcome.mismatches, (path.name, outcome.mismatches)
+
+
+# The exploration turn scores of two recorded v2.0 episodes, from their scores.json in clembench-runs (CC-BY 4.0;
+# the fixtures keep only episode scores): (epistemic, pragmatic, gain, known entities, visited rooms, known goal).
+RECORDED_EXPLORATION = {
+    "claude37_planningeasy_0.json": [
+        (0, 1, 0, 4 / 29, 1 / 6, 0.25), (1, 1, 0, 5 / 29, 1 / 3, 0.25), (1, 1, 10, 8 / 29, 0.5, 0.5),
+        (0, 1, 0, 8 / 29, 0.5, 0.5), (1, 1, 11, 14 / 29, 2 / 3, 1.0), *[(0, 1, 0, 14 / 29, 2 / 3, 1.0)] * 5],
+    "gpt4o_basiceasy_10.json": [
+        (1, 1, 10, 10 / 29, 1 / 3, 0.75), (0, 1, 0, 10 / 29, 1 / 3, 0.75), (1, 1, 2, 10 / 29, 1 / 3, 0.75),
+        (0, 1, 0, 10 / 29, 1 / 3, 0.75), (1, 1, 9, 13 / 29, 0.5, 1.0), (0, 1, 0, 13 / 29, 0.5, 1.0),
+        (1, 1, 4, 13 / 29, 0.5, 1.0), *[(0, 1, 0, 13 / 29, 0.5, 1.0)] * 5],
+}
+
+
+@pytest.mark.parametrize("name", sorted(RECORDED_EXPLORATION))
+def test_exploration_metrics_match_the_recorded_run(shared: Path, clembench: Path, name: str) -> None:
+    fixture = json.loads((shared / "parity" / GAME / name).read_text())
+    game = fixture_instance(fixture, clembench).build()
+    for reply in fixture["responses"]["Adventurer"]:
+        game.step(reply)
+    got = [tuple(r[k] for k in EXPLORATION_KEYS) for r in game.score().rounds]
+    assert got == [pytest.approx(row) for row in RECORDED_EXPLORATION[name]]
 
 
 class _Cycling:

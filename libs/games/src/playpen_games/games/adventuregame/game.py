@@ -14,11 +14,16 @@
   the game; they are counted by phase and type. Reaching every goal does not end it either.
 - Aborted: an answer without `>` (if it mentions complete/finish/done/successfully it is also a
   hallucinated finish), a plan-variant answer without its plan, or reaching `max_turns` answers (the
-  answer of the last turn is still played, but the episode is aborted whatever it was). All are parse
-  errors in our engine, except the turn limit, which ends the game after the turn.
-- Success: the `done` command while every goal fact holds. Lose: `done` before that (a hallucinated
-  finish too, unless the goals had all held at some earlier turn).
-- Main Score = 100 × goals holding at the end / goals; NaN when aborted. Other scores: see scoring.py.
+  answer of the last turn is still played, but the episode is aborted whatever it was). The first two
+  are parse errors in our engine and take precedence over the turn limit (clembench checks the format
+  first and then stops, so such a last answer does not count as `turn_limit_loss`); the turn limit
+  ends the game after the turn.
+- Finished (clembench's mark, `finished` in `AdventureGameMaster._does_game_proceed`, adventuregame/
+  master.py): set after the first successful command with which every goal fact holds, never cleared.
+- Success: the `done` command in a finished episode, even if a goal was undone since. Lose: `done` in an
+  episode that is not finished (also a hallucinated finish).
+- Main Score = 100 × goals holding at the end / goals; NaN when aborted. An aborted episode that was
+  finished still gets the speed scores. Other scores: see scoring.py.
 
 Planning variant: each turn's plan is tried out on a copy of the world after the turn's command (its
 viability is the share of commands that succeed before the first failure), and a turn follows the plan
@@ -73,7 +78,6 @@ class AdventureGame(DialogueGame):
         self.records.append(TurnRecord(invalid_format=error.key, hallucination=hallucinated))
         self.log("invalid_format", error.key)
         self.outcome = Outcome.ABORTED
-        self._check_turn_limit()
 
     def advance(self, role: str, parsed: str) -> None:
         if self.planning and parsed != "> done":
@@ -85,7 +89,7 @@ class AdventureGame(DialogueGame):
         result = self.interpreter.process(command)
         done = result.action == "done"
         record = TurnRecord(failure=result.failure, hallucination=done and not self.reached_all_goals_once,
-                            goal_change=len(result.goals) - before)
+                            goal_change=len(result.goals) - before, exploration=result.exploration)
         self.log("action_fail" if result.failure else "action_info",
                  vars(result.failure) if result.failure else {"action_type": result.action})
         self.goals_reported = result.goals
@@ -95,12 +99,11 @@ class AdventureGame(DialogueGame):
             record.plan_followed = len(self.plans) >= 2 and self.plans[-2][0] == command
         self.records.append(record)
         self.set_context(ADVENTURER, result.feedback)
-        all_goals = result.succeeded and result.goals == self.interpreter.goal_facts
-        if all_goals:
+        if result.succeeded and result.goals == self.interpreter.goal_facts:
             self.reached_all_goals_once = True
             self.log("adventure_finished")
         if done:
-            self.outcome = Outcome.SUCCESS if all_goals else Outcome.LOSE
+            self.outcome = Outcome.SUCCESS if self.reached_all_goals_once else Outcome.LOSE
         self._check_turn_limit()
 
     def _check_turn_limit(self) -> None:
@@ -111,7 +114,7 @@ class AdventureGame(DialogueGame):
 
     def score(self) -> Scores:
         return scoring.score(scoring.Episode(
-            turns=self.records, success=self.outcome is Outcome.SUCCESS,
+            turns=self.records, finished=self.reached_all_goals_once,
             turn_limit_reached=self.turn_limit_reached, goals_reached=len(self.goals_reported),
             goal_count=len(self.interpreter.goal_facts), optimal_turns=self.optimal_turns,
             max_turns=self.max_turns))

@@ -18,16 +18,20 @@ Resolution (the world): see resolution.py.
 
 Goals are the goal facts holding after the last successful action (clembench keeps them across failed
 actions, and across the plan try-outs of the planning variant, which only restore the world).
+
+Every command, the plan try-outs' included, also updates what the player knows (exploration.py); a
+command's result carries clembench's exploration metrics for its turn.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from playpen_games.games.adventuregame.commands import UNKNOWN, CommandNotUnderstood
 from playpen_games.games.adventuregame.definitions import Definitions
+from playpen_games.games.adventuregame.exploration import Exploration
 from playpen_games.games.adventuregame.resolution import PARSING, RESOLUTION, Failure, Intent, Resolver
 from playpen_games.games.adventuregame.world import INVENTORY, Fact, World, parse_fact
 
@@ -41,6 +45,7 @@ class Result:
     goals: frozenset[Fact]  # the goal facts the game master is told hold now (see module docstring)
     action: str | None = None  # the action type, for a successful action
     failure: Failure | None = None
+    exploration: Mapping[str, float | int] | None = None  # this turn's exploration metrics
 
     @property
     def succeeded(self) -> bool:
@@ -54,28 +59,38 @@ class Interpreter:
         self.goal_facts = frozenset(parse_fact(text) for text in instance["goal_state"])
         self.goals_achieved: frozenset[Fact] = frozenset()
         self.resolver = Resolver(definitions, self.world)
+        self.exploration = Exploration(self.world, definitions, self.goal_facts)
 
     # ------------------------------------------------------------------ the two phases
 
     def process(self, command: str) -> Result:
+        result, intent = self._run(command)
+        action = None if isinstance(intent, Failure) else self.definitions.actions[intent.action]
+        return replace(result, exploration=self.exploration.metrics(action))
+
+    def _run(self, command: str) -> tuple[Result, Intent | Failure]:
         intent = self.read(command)
         if isinstance(intent, Failure):
-            return Result(intent.message, self.goals_achieved, failure=intent)
+            self.exploration.track()
+            return Result(intent.message, self.goals_achieved, failure=intent), intent
         outcome = self.resolver.resolve(intent)
         if isinstance(outcome, Failure):
-            return Result(outcome.message, self.goals_achieved, failure=outcome)
+            self.exploration.track()
+            return Result(outcome.message, self.goals_achieved, failure=outcome), intent
         self.goals_achieved = frozenset(self.goal_facts & self.world.facts)
-        return Result(outcome, self.goals_achieved, action=intent.action)
+        self.exploration.track(outcome.removed)
+        return Result(outcome.feedback, self.goals_achieved, action=intent.action), intent
 
     def try_plan(self, commands: Iterable[str]) -> int:
         """How many commands of a plan succeed, in order, before the first failure; the world is restored."""
         saved = set(self.world.facts)
         succeeded = 0
         for command in commands:
-            if not self.process(command).succeeded:
+            if not self._run(command)[0].succeeded:
                 break
             succeeded += 1
         self.world.facts = saved
+        self.exploration.after_plan(succeeded)
         return succeeded
 
     def read(self, command: str) -> Intent | Failure:

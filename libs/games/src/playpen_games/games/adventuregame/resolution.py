@@ -3,12 +3,14 @@
 - arguments are bound to variables (`arg1`, `arg2`; for a missing second argument, `arg1_receptacle` is
   what the first one is on or in) and checked against the parameter types: the first argument of the wrong
   domain type (`take table`) fails with that parameter's message and type (`domain_trait_type_mismatch`).
-  This is clembench 2.0's order, the one of the benchmark runs; today's clembench checks the
-  preconditions first and reports a wrong type only when they all hold;
+  This is the order of clembench 2.0 (the benchmark runs) and of clp-research/clembench a717f23, our
+  reference; the later clembench/clembench v3.0 refactor checks the preconditions first;
 - every precondition atom is evaluated in order (no short-circuit). If they fail, the message and type
   are those of the first failed atom, found by clembench's walk over the top-level `and` (into one level of
   `or` / `and`). A variable left unbound gives `take_non_takeable_object` instead;
-- otherwise the effects are applied in order and the success message is rendered.
+- otherwise the effects are applied in order and the success message is rendered. The facts the effects
+  deleted are reported with the success, as clembench reports them (a deleted fact that did not hold
+  counts too): the exploration tracking (exploration.py) forgets them.
 A type word in an atom (`table`) stands for the instance of that type. clembench takes whichever instance
 a set iteration yields first; where a type has several instances (`floor`: one per room) we take the one
 in the player's room, else the first by name. Likewise, a thing that is on two holders at once (clembench's
@@ -49,6 +51,20 @@ class Intent:
     preposition: str | None = None
 
 
+@dataclass(frozen=True)
+class Resolved:
+    """A successful action: its message and the facts its effects deleted, in order."""
+
+    feedback: str
+    removed: tuple[Fact, ...] = ()
+
+
+@dataclass
+class _Effects:
+    added: list[Fact] = field(default_factory=list)
+    removed: list[Fact] = field(default_factory=list)
+
+
 @dataclass
 class _Check:
     """One evaluated precondition node: leaves carry their position among all atoms."""
@@ -64,7 +80,7 @@ class Resolver:
         self.definitions = definitions
         self.world = world
 
-    def resolve(self, intent: Intent) -> str | Failure:
+    def resolve(self, intent: Intent) -> Resolved | Failure:
         action = self.definitions.actions[intent.action]
         bound: dict[str, str | None] = {}
         for variable, declared in action.schema.parameters:
@@ -83,9 +99,9 @@ class Resolver:
                 return Failure(RESOLUTION, "world_state_discrepancy", "That is not possible right now.")
             template, kind = action.precondition_feedback[index]
             return Failure(RESOLUTION, kind, _render(template, self._display(bound)).capitalize())
-        added: list[Fact] = []
-        self._apply(action.schema.effect, bound, added)
-        return self._success_feedback(action, intent, bound, added)
+        effects = _Effects()
+        self._apply(action.schema.effect, bound, effects)
+        return Resolved(self._success_feedback(action, intent, bound, effects.added), tuple(effects.removed))
 
     # ------------------------------------------------------------------ binding and grounding
 
@@ -173,43 +189,45 @@ class Resolver:
 
     # ------------------------------------------------------------------ effects
 
-    def _apply(self, effect: pddl.Effect, bound: dict[str, str | None], added: list[Fact]) -> None:
+    def _apply(self, effect: pddl.Effect, bound: dict[str, str | None], effects: _Effects) -> None:
         match effect:
             case pddl.And(items=items):
                 for item in items:
-                    self._apply(item, bound, added)
+                    self._apply(item, bound, effects)
             case pddl.Atom():
                 fact = self._ground(effect, bound, resolve_types=False)
                 if None not in fact:
                     self.world.facts.add(fact)
-                    added.append(fact)
+                    effects.added.append(fact)
             case pddl.Delete(atom=atom):
                 fact = self._ground(atom, bound, resolve_types=False)
                 if None not in fact:
                     self.world.facts.discard(fact)
+                    effects.removed.append(fact)
             case pddl.When(condition=condition, effect=inner):
                 if self._check(condition, bound, [-1]).fulfilled:
-                    self._apply(inner, bound, added)
+                    self._apply(inner, bound, effects)
             case pddl.ForAll(variables=variables, effect=inner):
-                self._for_all(list(variables), inner, bound, added)
+                self._for_all(list(variables), inner, bound, effects)
             case pddl.Change(op=op, target=target, value=value):
                 holder, current = self._function_value(target, bound)
                 amount = self._quantity(value, bound)
                 self.world.facts.discard((target.function, holder, current))
+                effects.removed.append((target.function, holder, current))
                 new = {"increase": current + amount, "decrease": current - amount, "assign": amount}[op]
                 self.world.facts.add((target.function, holder, new))
-                added.append((target.function, holder, new))
+                effects.added.append((target.function, holder, new))
 
     def _for_all(self, variables: list[tuple[str, str]], effect: pddl.Effect, bound: dict[str, str | None],
-                 added: list[Fact]) -> None:
+                 effects: _Effects) -> None:
         if not variables:
-            self._apply(effect, bound, added)
+            self._apply(effect, bound, effects)
             return
         (variable, type_name), rest = variables[0], variables[1:]
         members = {f[1] for f in self.world.facts if f[0] == type_name and len(f) == 2}
         members |= {i for i, t in self.world.instance_types.items() if self.definitions.is_subtype(t, type_name)}
         for member in sorted(members):
-            self._for_all(rest, effect, {**bound, variable: member}, added)
+            self._for_all(rest, effect, {**bound, variable: member}, effects)
 
     # ------------------------------------------------------------------ feedback
 

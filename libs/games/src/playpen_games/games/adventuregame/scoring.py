@@ -3,19 +3,25 @@
 Every turn is one request. Per turn: the format problem if any (`command_tag_missing`,
 `next_actions_missing`), a hallucinated finish (a reply without `>` that mentions finishing, or `done`
 before the goals were ever all reached), the interpreter's failure phase and type, the change in the
-number of goals reached, and in the planning variant whether the previous plan was followed and how much of
-this turn's plan is viable.
+number of goals reached, the exploration metrics (exploration.py; only for turns whose answer had the `>`),
+and in the planning variant whether the previous plan was followed and how much of this turn's plan is
+viable.
+
+"Finished" is clembench's mark (`AdventureGameMaster.finished` in its adventuregame/master.py): set after
+the first successful command with which every goal holds, never cleared. Undoing a goal, breaking the format or running
+out of turns afterwards does not take it away.
 
 Episode:
 - request counts; `hallucination_count`; `action_parsing_fail` / `action_resolution_fail` and one count
   per failure type (turns in which it happened); `successful_actions` = parsed requests − failed actions;
-  `turn_limit_loss`.
+  `turn_limit_loss` (a format error on the last allowed turn is a format abort, not the turn limit).
 - `turns_over_par` = turns − optimal turns, `turn_ratio` = 1 − turns_over_par / (max turns − optimal turns),
-  `finish_speed` = 1 − turn_ratio: NaN unless the episode is a success.
+  `finish_speed` = 1 − turn_ratio: numbers whenever the episode is finished, aborted or not, NaN otherwise.
+  "Turns" are all the turns played, not the turn at which the mark was set.
 - `achieved_goal_ratio` = goals reached at the end / goals (also when aborted);
   `Main Score` = 100 × achieved_goal_ratio, NaN when aborted (an invalid reply or the turn limit).
-- Aborted / Success / Lose: aborted as above (Success and Lose 0); otherwise success when `done` came with
-  every goal reached, else a loss.
+- Aborted / Success / Lose: aborted as above (Success and Lose 0); otherwise (the episode ended with
+  `done`) success when it is finished, even if a goal was undone before the `done`, else a loss.
 - Planning (0 in the basic variant): `plan_followed_ratio` = turns from the second on whose command was
   the first command of the previous plan / turns; `plan_average_viability_ratio` = mean share of each
   turn's plan that succeeds before its first failure; `bad_plan_follow_ratio` = turns that followed a plan
@@ -24,6 +30,7 @@ Episode:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from playpen_games.engine import Scores
@@ -50,12 +57,13 @@ class TurnRecord:
     goal_change: int = 0
     plan_followed: bool = False
     plan_viability: float = 0.0
+    exploration: Mapping[str, float | int] | None = None
 
 
 @dataclass(frozen=True)
 class Episode:
     turns: list[TurnRecord]
-    success: bool
+    finished: bool  # clembench's mark, see above
     turn_limit_reached: bool
     goals_reached: int
     goal_count: int
@@ -75,7 +83,7 @@ def score(episode: Episode) -> Scores:
     parsing = sum(t.failure is not None and t.failure.phase == PARSING for t in turns)
     resolution = sum(t.failure is not None and t.failure.phase == RESOLUTION for t in turns)
     aborted = invalid or episode.turn_limit_reached
-    success = episode.success and not aborted
+    finished = episode.finished
 
     scores: dict[str, float | int] = {
         "Violated Request Count": count - parsed,
@@ -94,14 +102,14 @@ def score(episode: Episode) -> Scores:
     scores |= {
         "successful_actions": parsed - parsing - resolution,
         "turn_limit_loss": int(episode.turn_limit_reached),
-        "turns_over_par": over_par if success else NAN,
-        "turn_ratio": turn_ratio if success else NAN,
-        "finish_speed": 1 - turn_ratio if success else NAN,
+        "turns_over_par": over_par if finished else NAN,
+        "turn_ratio": turn_ratio if finished else NAN,
+        "finish_speed": 1 - turn_ratio if finished else NAN,
         "achieved_goal_ratio": achieved,
         "Main Score": NAN if aborted else achieved * 100,
         "Aborted": int(aborted),
-        "Success": int(success),
-        "Lose": int(not aborted and not success),
+        "Success": int(finished and not aborted),
+        "Lose": int(not aborted and not finished),
     }
     bad_follows = [int(i > 0 and t.plan_followed and turns[i - 1].plan_viability == 0.0)
                    for i, t in enumerate(turns)]
@@ -129,8 +137,10 @@ def _turn_scores(turn: TurnRecord, bad_follow: int) -> dict[str, float | int]:
         "action_resolution_fail": int(failure is not None and failure.phase == RESOLUTION),
     }
     scores |= {kind: int(failure is not None and failure.kind == kind) for kind in FAILURE_TYPES}
+    scores["goal_score"] = turn.goal_change
+    if turn.exploration is not None:
+        scores |= turn.exploration
     scores |= {
-        "goal_score": turn.goal_change,
         "plan_followed": int(turn.plan_followed),
         "plan_command_success_ratio": turn.plan_viability,
         "bad_plan_followed": bad_follow,

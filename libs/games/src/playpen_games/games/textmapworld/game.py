@@ -22,7 +22,8 @@
 
 Benchmark run v2.0 (what the parity fixtures record) is followed where today's clembench code differs:
 graphreasoning logged the last move a second time when the guesser said DONE (one more move, never
-efficient — it lowers `efficiency` and the Main Score); specificroom restarts its loop window after each loop.
+efficient — it lowers `efficiency` and the Main Score). (specificroom restarting its loop window after each loop
+is no such difference: the recorded run and today's code both do it.)
 """
 
 from __future__ import annotations

@@ -50,7 +50,9 @@ def stopped_gracefully(logs: Path) -> list[str]:
     return [log.name for log in logs.glob("*.log") if log.stem in SERVICES and '"stopped"' not in log.read_text()]
 
 
+# Their own deadlines (run_local's 900 s, self-play's start within 600 s) bound these, not the 300 s default.
 @pytest.mark.integration
+@pytest.mark.timeout(1200)
 def test_make_run_goes_through_every_phase_and_writes_the_report(tmp_path: Path, tiny_model: Path) -> None:
     run_dir = tmp_path / "run"
     finished = run_local(run_dir, tiny_model)
@@ -84,6 +86,7 @@ def test_make_run_goes_through_every_phase_and_writes_the_report(tmp_path: Path,
 
 
 @pytest.mark.integration
+@pytest.mark.timeout(1500)
 def test_ctrl_c_stops_every_service_and_the_next_run_resumes(tmp_path: Path, tiny_model: Path) -> None:
     run_dir = tmp_path / "run"
     process = subprocess.Popen([sys.executable, str(REPO / "scripts" / "run_local.py"), "--run-dir", str(run_dir),
@@ -91,12 +94,17 @@ def test_ctrl_c_stops_every_service_and_the_next_run_resumes(tmp_path: Path, tin
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     selfplay_state = run_dir / "selfplay.json"
     deadline = time.monotonic() + 600
-    while not selfplay_state.is_file():  # GRPO is under way once a round has been acknowledged
-        assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline, "GRPO did not start"
-        time.sleep(0.5)
-    process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=300)
+    try:
+        while not selfplay_state.is_file():  # GRPO is under way once a round has been acknowledged
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "GRPO did not start"
+            time.sleep(0.5)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=300)
+    finally:
+        if process.poll() is None:  # a failed wait: still stop what it started (run_local stops its services)
+            process.send_signal(signal.SIGINT)
+            process.communicate(timeout=120)
     assert process.returncode == 130, stdout[-3000:] + stderr[-3000:]
     assert "interrupted" in stderr
     assert stopped_gracefully(run_dir / "logs") == []

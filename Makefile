@@ -25,6 +25,7 @@ TRAINER_BIN := $(TRAINER_VENV)/bin
 TRAINER_STAMP := $(TRAINER_VENV)/.installed
 
 .PHONY: help setup setup-policy setup-trainer setup-wordnet proto proto-lint lint test test-slow replay run instances clean k8s-check \
+	images k8s-e2e setup-containers kustomize \
 	bench-policy bench-trainer bench-loop gpu-smoke
 
 help:
@@ -41,6 +42,9 @@ help:
 	@echo "make proto      regenerate the Python code of proto/"
 	@echo "make instances  regenerate the shipped game instances (needs Debian's wordnet-base)"
 	@echo "make k8s-check  render, lint and validate the Helm chart offline (installs .venv-k8s first time)"
+	@echo "make kustomize  regenerate k8s/kustomize (kubectl apply -k) from the chart"
+	@echo "make images     build every image with Podman (a Debian stand-in for the base image if it cannot be pulled)"
+	@echo "make k8s-e2e    run the chart's own pods as Podman containers and use them (needs make images)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -147,6 +151,34 @@ $(K8S_STAMP): k8s/requirements.txt
 
 k8s-check: $(K8S_STAMP)
 	$(K8S_VENV)/bin/python scripts/k8s_check.py
+	$(K8S_VENV)/bin/python scripts/kustomize_sync.py --check
+
+# Regenerate k8s/kustomize (kubectl apply -k) from the chart after changing it; make k8s-check compares them.
+kustomize: $(K8S_STAMP)
+	$(K8S_VENV)/bin/python scripts/kustomize_sync.py
+
+# Podman (rootful, runc, cgroupfs: see k8s/images/containers.conf), mmdebstrap for the base stand-in, and
+# Prometheus for make k8s-e2e, from Debian's packages.
+CONTAINER_TOOLS := /usr/bin/podman /usr/bin/mmdebstrap /usr/bin/prometheus
+$(CONTAINER_TOOLS):
+	@if command -v apt-get >/dev/null; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+			--no-install-recommends podman runc mmdebstrap prometheus uidmap catatonit; \
+	else echo "install podman, runc, mmdebstrap and prometheus" >&2; exit 1; fi
+
+setup-containers: $(CONTAINER_TOOLS)
+
+# Podman's settings for these machines (k8s/images/containers.conf), unless CONTAINERS_CONF names your own.
+images k8s-e2e: export CONTAINERS_CONF ?= $(CURDIR)/k8s/images/containers.conf
+
+images: $(STAMP) setup-containers
+	$(BIN)/python scripts/images.py $(IMAGES_ARGS)
+
+# The chart's pods as containers (both profiles), then the planted-defect tests of tests/k8s.
+k8s-e2e: $(STAMP) $(K8S_STAMP) setup-containers
+	PYTHONPATH=scripts $(BIN)/python -m k8s_e2e $(E2E_ARGS)
+	$(BIN)/python -m pytest -m k8s tests/k8s $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) $(POLICY_VENV) $(TRAINER_VENV) $(K8S_VENV) $(PROTO_OUT)/playpen .pytest_cache

@@ -24,8 +24,10 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -41,15 +43,20 @@ RELEASE, NAMESPACE = "playpen", "playpen"
 # What each value set must render (a template that silently renders nothing is a problem too), and the
 # PersistentVolumeClaims it names that exist outside the chart.
 VALUE_SETS = {
-    "default": (None, {"Deployment": 2, "PodDisruptionBudget": 1, "Service": 2}, set()),
-    "gpu": ("ci/gpu-values.yaml", {"ConfigMap": 1, "Deployment": 2, "PodDisruptionBudget": 1, "Service": 2,
-                                   "ServiceMonitor": 1}, set()),
-    "loop": ("ci/closed-loop-values.yaml", {"Deployment": 6, "PersistentVolumeClaim": 3, "PodDisruptionBudget": 2,
-                                            "Service": 6, "StatefulSet": 1}, set()),
-    "loop-gpu": ("ci/closed-loop-gpu-values.yaml", {"Deployment": 6, "PersistentVolumeClaim": 1,
-                                                    "PodDisruptionBudget": 2, "Service": 6, "ServiceMonitor": 1,
-                                                    "StatefulSet": 1}, {"models", "playpen-checkpoints-nfs"}),
+    "default": (None, {"ConfigMap": 1, "Deployment": 2, "Pod": 1, "PodDisruptionBudget": 2, "Service": 2}, set()),
+    "gpu": ("ci/gpu-values.yaml", {"ConfigMap": 2, "Deployment": 2, "Pod": 1, "PodDisruptionBudget": 2,
+                                   "PrometheusRule": 1, "Service": 2, "ServiceMonitor": 1}, set()),
+    "loop": ("ci/closed-loop-values.yaml", {"ConfigMap": 1, "Deployment": 6, "PersistentVolumeClaim": 3, "Pod": 1,
+                                            "PodDisruptionBudget": 3, "Service": 6, "StatefulSet": 1}, set()),
+    "loop-gpu": ("ci/closed-loop-gpu-values.yaml", {"ConfigMap": 1, "Deployment": 6, "PersistentVolumeClaim": 1,
+                                                    "Pod": 1, "PodDisruptionBudget": 3, "PrometheusRule": 1,
+                                                    "Service": 6, "ServiceMonitor": 1, "StatefulSet": 1},
+                 {"models", "playpen-checkpoints-nfs"}),
 }
+# Kubernetes' name limits: Services are DNS-1035 labels (63); a StatefulSet's pods carry a controller-revision-hash
+# label of its name plus 11 characters (52); every other object name is a DNS-1123 subdomain (253).
+NAME_LIMITS = {"Service": 63, "StatefulSet": 52}
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 WORKLOADS = ("Deployment", "StatefulSet")
 # Labels whose value changes with every chart release: nothing immutable may carry them.
 UPGRADE_LABELS = {"app.kubernetes.io/version", "helm.sh/chart"}
@@ -57,7 +64,7 @@ UPGRADE_LABELS = {"app.kubernetes.io/version", "helm.sh/chart"}
 WITHOUT_SERVER = {"selfplay"}
 # --flag=<service>.<namespace>.svc:<port>: an address a container dials inside the cluster.
 ADDRESS = re.compile(r"^--[a-z0-9-]+=([a-z0-9-]+)\.([a-z0-9-]+)\.svc:(\d+)$")
-DOCKERFILES = sorted(REPO.glob("services/*/Dockerfile"))
+DOCKERFILES = sorted([*REPO.glob("services/*/Dockerfile"), *REPO.glob("k8s/images/*/Dockerfile")])
 LINT_SEVERITY = {0: "unknown", 1: "info", 2: "warning", 3: "error"}
 
 
@@ -86,9 +93,9 @@ def lint(chart: Path, values: dict | None) -> tuple[list[str], list[str]]:
     return [f"lint {line}" for line in problems], list(notes)
 
 
-def render(chart: Path, values: dict | None) -> list[dict]:
+def render(chart: Path, values: dict | None, release: str = RELEASE) -> list[dict]:
     with helm.Chart.load(chart) as loaded:
-        manifests = loaded.render(values, name=RELEASE, namespace=NAMESPACE, is_install=True)
+        manifests = loaded.render(values, name=release, namespace=NAMESPACE, is_install=True)
     objects = []
     for template, text in sorted(manifests.items()):
         if template.endswith(".yaml"):
@@ -274,7 +281,47 @@ def check_service_monitor(monitor: dict, objects: list[dict]) -> list[str]:
     return problems
 
 
-CUSTOM_RESOURCES = {"ServiceMonitor": check_service_monitor}
+def check_prometheus_rule(rule: dict, objects: list[dict]) -> list[str]:
+    """The CRD ships no schema here: the fields this chart relies on, and every expression through promtool
+    (Debian's prometheus package) when it is installed."""
+    problems = []
+    if rule["apiVersion"] != "monitoring.coreos.com/v1":
+        problems.append(f"{ref(rule)}: apiVersion must be monitoring.coreos.com/v1")
+    groups = rule.get("spec", {}).get("groups", [])
+    alerts = [r for g in groups for r in g.get("rules", [])]
+    if not alerts or any(not {"alert", "expr"} <= set(r) for r in alerts):
+        problems.append(f"{ref(rule)}: every rule needs alert and expr")
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        return problems
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as file:
+        yaml.safe_dump({"groups": groups}, file)
+        file.flush()
+        result = subprocess.run([promtool, "check", "rules", file.name], capture_output=True, text=True)
+    if result.returncode != 0:
+        problems.append(f"{ref(rule)}: promtool: {(result.stdout + result.stderr).strip()[-600:]}")
+    return problems
+
+
+CUSTOM_RESOURCES = {"ServiceMonitor": check_service_monitor, "PrometheusRule": check_prometheus_rule}
+
+
+def check_names(objects: list[dict]) -> list[str]:
+    """Object names and label values within Kubernetes' limits (long release names are truncated to fit)."""
+    problems = []
+    for obj in objects:
+        name = obj["metadata"]["name"]
+        limit = NAME_LIMITS.get(obj["kind"], 253)
+        if len(name) > limit or not all(DNS_LABEL.match(part) for part in name.split(".")):
+            problems.append(f"{ref(obj)}: name of {len(name)} characters is no valid {obj['kind']} name "
+                            f"(at most {limit})")
+        labelled = [obj["metadata"].get("labels", {})]
+        if obj["kind"] in WORKLOADS:
+            labelled.append(obj["spec"]["template"]["metadata"].get("labels", {}))
+        for labels in labelled:
+            problems += [f"{ref(obj)}: label {key}={value!r} is longer than 63 characters"
+                         for key, value in labels.items() if len(str(value)) > 63]
+    return problems
 
 
 def check_consistency(objects: list[dict], expected: dict[str, int] | None,
@@ -323,21 +370,33 @@ def check_consistency(objects: list[dict], expected: dict[str, int] | None,
                     json.loads(text)
                 except json.JSONDecodeError as error:
                     problems.append(f"{ref(config_map)}: {key} is not JSON: {error}")
+    problems += check_names(objects)
     problems += check_addresses(objects)
     problems += check_claims(objects, external_claims)
     return problems
 
 
-def check_value_set(chart: Path, label: str, values_file: str | None, expected: dict[str, int] | None,
-                    external_claims: set[str] | None, dump: Path | None) -> list[str]:
-    try:
-        values = helm.values_from_yaml((chart / values_file).read_text()) if values_file else None
-    except (OSError, helm.HelmError) as error:
-        return [f"[{label}] values {values_file}: {error}"]
+def merged(base: dict, override: dict) -> dict:
+    """Helm's merge of two values files: maps merge key by key, anything else is replaced."""
+    result = dict(base)
+    for key, value in override.items():
+        result[key] = merged(result[key], value) if isinstance(value, dict) and isinstance(result.get(key), dict) \
+            else value
+    return result
+
+
+def check_value_set(chart: Path, label: str, values_file: str | list[str] | None, expected: dict[str, int] | None,
+                    external_claims: set[str] | None, dump: Path | None, release: str = RELEASE) -> list[str]:
+    values = None
+    for file in [values_file] if isinstance(values_file, str) else values_file or []:
+        try:
+            values = merged(values or {}, helm.values_from_yaml((chart / file).read_text()) or {})
+        except (OSError, helm.HelmError) as error:
+            return [f"[{label}] values {file}: {error}"]
     problems, notes = lint(chart, values)
     print(f"  {label:<8} lint: {counted(problems)}" + (f" ({'; '.join(notes)})" if notes else ""))
     try:
-        objects = render(chart, values)
+        objects = render(chart, values, release)
     except helm.HelmError as error:
         print(f"  {label:<8} render failed")
         return [f"[{label}] {problem}" for problem in [*problems, f"render: {error}"]]
@@ -371,11 +430,31 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chart", type=Path, default=CHART, help="chart directory (default: %(default)s)")
     parser.add_argument("--dump", type=Path, help="write each value set's rendered objects to DIR/<set>.json")
-    parser.add_argument("--values", type=Path, help="check the chart with this values file only (as set 'values'; "
-                                                    "no Dockerfiles, no expected object counts)")
+    parser.add_argument("--values", type=Path, action="append",
+                        help="check the chart with this values file only (as set 'values'; no Dockerfiles, no "
+                             "expected object counts); repeated, later files override earlier ones as with helm -f")
+    parser.add_argument("--render-only", action="store_true",
+                        help="with --values and --dump: only render and dump (make k8s-e2e runs what it renders, so "
+                             "that the containers, not this check, find a defect)")
+    parser.add_argument("--release", default=RELEASE, help="release name to render with (default: %(default)s)")
     args = parser.parse_args(argv)
+    if args.render_only:
+        if args.values is None or args.dump is None:
+            parser.error("--render-only needs --values and --dump")
+        values = None
+        for path in args.values:
+            values = merged(values or {}, helm.values_from_yaml(path.read_text()) or {})
+        try:
+            objects = render(args.chart, values, args.release)
+        except helm.HelmError as error:
+            print(f"render: {error}", file=sys.stderr)
+            return 1
+        args.dump.mkdir(parents=True, exist_ok=True)
+        (args.dump / "values.json").write_text(json.dumps(objects, indent=1))
+        print(f"rendered {len(objects)} objects to {args.dump / 'values.json'}")
+        return 0
     if args.values is not None:
-        value_sets = {"values": (str(args.values.resolve()), None, None)}
+        value_sets = {"values": ([str(path.resolve()) for path in args.values], None, None)}
     else:
         value_sets = VALUE_SETS
     with helm.Chart.load(args.chart) as chart:
@@ -384,7 +463,8 @@ def main(argv: list[str] | None = None) -> int:
           f"kubernetes-validate {kubernetes_validate.__version__}")
     problems = []
     for label, (values_file, expected, external_claims) in value_sets.items():
-        problems += check_value_set(args.chart, label, values_file, expected, external_claims, args.dump)
+        problems += check_value_set(args.chart, label, values_file, expected, external_claims, args.dump,
+                                    args.release)
     dockerfiles = 0 if args.values is not None else len(DOCKERFILES)
     if dockerfiles:
         problems += lint_dockerfiles()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from playpen_evaluator.settings import EvaluatorSettings
+from playpen_gamemaster.cli import PlaySettings
 from playpen_gamemaster.settings import GameMasterSettings
 from playpen_policy.settings import PolicySettings
 from playpen_selfplay.settings import SelfPlaySettings
@@ -158,8 +160,9 @@ def test_default_values_deploy_no_closed_loop(rendered) -> None:
         names = {o["metadata"]["name"] for o in workloads(objects)}
         assert names == {"playpen-gamemaster", "playpen-policy"}
         policy = flags(container(objects, "Deployment", "playpen-policy"))
-        # The image of the policy role today is the scripted backend, and nothing to follow exists.
-        assert policy == {"--backend": "scripted"}
+        # vLLM serving the model the init container brought; nothing to follow exists.
+        assert policy == {"--backend": "vllm", "--model": "/models/SmolLM2-135M-Instruct"}
+        assert init_container(objects, "Deployment", "playpen-policy")["args"] == ["/models/SmolLM2-135M-Instruct"]
 
 
 def test_serving_follows_the_evaluator_and_rollout_follows_the_trainer(rendered) -> None:
@@ -293,6 +296,13 @@ def test_without_the_evaluator_serving_keeps_the_base_model(tmp_path) -> None:
     ({"trainer": {"enabled": False}}, "policy.rollout follows the trainer"),
     ({"policy": {"rollout": {"enabled": False}}}, "selfplay plays with the rollout policy"),
     ({"trainer": {"lora": True, "initFrom": "/models/sft"}}, "trainer.initFrom is for full fine-tuning"),
+    ({"model": {"source": "s3"}}, "at '/model/source': value must be one of 'image', 'pvc', 'hub'"),
+    ({"model": {"source": "pvc"}}, "model.source=pvc needs model.existingClaim"),
+    ({"model": {"path": "/data/model"}}, "at '/model/path'"),
+    # values.schema.json: a typo or an unknown backend fails at install, not as a silently ignored key.
+    ({"policy": {"backnd": "vllm"}}, "at '/policy': additional properties 'backnd' not allowed"),
+    ({"policy": {"rollout": {"backend": "tgi"}}}, "at '/policy/rollout/backend': value must be one of"),
+    ({"trainer": {"groupSize": "8"}}, "at '/trainer/groupSize'"),
 ])
 def test_impossible_combinations_are_refused_when_rendering(tmp_path, values, message) -> None:
     result = check_values(tmp_path, {"closedLoop": {"enabled": True}, **values})
@@ -329,3 +339,167 @@ def test_strict_validation_rejects_an_unknown_field(tmp_path: Path) -> None:
     result = run_check("--chart", str(chart))
     assert result.returncode == 1
     assert "'clusterIp' was unexpected" in result.stdout
+
+
+def init_container(objects: list[dict], kind: str, name: str) -> dict | None:
+    found = find(objects, kind, name)["spec"]["template"]["spec"].get("initContainers", [])
+    assert len(found) <= 1
+    return found[0] if found else None
+
+
+def test_the_model_arrives_from_an_image_by_default_and_only_where_it_is_read(tmp_path) -> None:
+    result = check_values(tmp_path, {"closedLoop": {"enabled": True}, "policy": {
+        "backend": "scripted", "rollout": {"backend": "vllm"}}})
+    assert result.returncode == 0, result.stdout
+    objects = json.loads((tmp_path / "rendered" / "values.json").read_text())
+    for kind, name in (("StatefulSet", "playpen-trainer"), ("Deployment", "playpen-policy-rollout")):
+        init = init_container(objects, kind, name)
+        assert init["image"] == "playpen-model-smollm2:0.1.0" and init["args"] == ["/models/SmolLM2-135M-Instruct"]
+        assert init["securityContext"]["readOnlyRootFilesystem"] and {"model", "tmp"} == {
+            m["name"] for m in init["volumeMounts"]}
+        pod = find(objects, kind, name)["spec"]["template"]["spec"]
+        assert next(v for v in pod["volumes"] if v["name"] == "model")["emptyDir"]["sizeLimit"] == "4Gi"
+        assert {"name": "model", "mountPath": "/models", "readOnly": True} in pod["containers"][0]["volumeMounts"]
+    # A scripted policy reads no model: no init container, no model volume.
+    assert init_container(objects, "Deployment", "playpen-policy") is None
+    assert "model" not in {v["name"] for v in find(objects, "Deployment", "playpen-policy")["spec"]["template"][
+        "spec"]["volumes"]}
+
+
+def test_a_hub_model_is_fetched_with_the_pods_own_image_and_the_token_secret(tmp_path) -> None:
+    hub = {"source": "hub", "hub": {"id": "acme/model", "revision": "v2", "tokenSecret": "hf", "endpoint": "http://m"}}
+    assert check_values(tmp_path, {"closedLoop": {"enabled": True}, "model": hub}).returncode == 0
+    objects = json.loads((tmp_path / "rendered" / "values.json").read_text())
+    init = init_container(objects, "StatefulSet", "playpen-trainer")
+    assert init["image"] == container(objects, "StatefulSet", "playpen-trainer")["image"]
+    assert init["command"] == ["playpen-fetch-model"]
+    assert init["args"] == ["--id=acme/model", "--revision=v2", "--out=/models/SmolLM2-135M-Instruct"]
+    env = {e["name"]: e for e in init["env"]}
+    assert env["HF_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "hf", "key": "HF_TOKEN"}
+    assert env["HF_ENDPOINT"]["value"] == "http://m"
+
+
+def test_a_model_claim_is_mounted_read_only_without_an_init_container(tmp_path) -> None:
+    values = {"closedLoop": {"enabled": True}, "model": {"source": "pvc", "existingClaim": "models"}}
+    assert check_values(tmp_path, values).returncode == 0
+    objects = json.loads((tmp_path / "rendered" / "values.json").read_text())
+    assert init_container(objects, "StatefulSet", "playpen-trainer") is None
+    assert mounts_of(objects, "StatefulSet", "playpen-trainer")["models"] == ("/models", True)
+
+
+LONG_RELEASE = "a-release-name-of-fifty-three-characters-for-the-test"
+
+
+def test_a_long_release_name_keeps_every_name_within_kubernetes_limits(tmp_path) -> None:
+    assert len(LONG_RELEASE) == 53  # the longest release name Helm accepts
+    path = tmp_path / "values.yaml"
+    path.write_text(json.dumps({"closedLoop": {"enabled": True}}))
+    result = run_check("--values", str(path), "--release", LONG_RELEASE, "--dump", str(tmp_path / "rendered"))
+    assert result.returncode == 0, result.stdout
+    objects = json.loads((tmp_path / "rendered" / "values.json").read_text())
+    services = [o["metadata"]["name"] for o in objects if o["kind"] == "Service"]
+    assert services and max(map(len, services)) <= 63
+    assert all(len(o["metadata"]["name"]) <= 52 for o in objects if o["kind"] == "StatefulSet")
+    # The names are still told apart by their component.
+    assert len(set(services)) == len(services) == 6
+
+
+def test_the_checks_catch_a_name_over_the_limit(tmp_path) -> None:
+    chart = shutil.copytree(CHART, tmp_path / "playpen")
+    helpers = chart / "templates" / "_helpers.tpl"
+    helpers.write_text(helpers.read_text().replace("trunc 40", "trunc 50"))
+    path = tmp_path / "values.yaml"
+    path.write_text(json.dumps({"closedLoop": {"enabled": True}}))
+    result = run_check("--chart", str(chart), "--values", str(path), "--release", LONG_RELEASE)
+    assert result.returncode == 1
+    assert "-policy-rollout: name of 65 characters is no valid Service name (at most 63)" in result.stdout
+
+
+def metric_names() -> set[str]:
+    """Every metric the services export (histograms with their _bucket/_sum/_count series)."""
+    from playpen_evaluator.metrics import EvaluatorMetrics
+    from playpen_gamemaster.metrics import GameMasterMetrics
+    from playpen_policy.metrics import PolicyMetrics
+    from playpen_selfplay.metrics import SelfPlayMetrics
+
+    registries = [cls().registry for cls in (EvaluatorMetrics, GameMasterMetrics, PolicyMetrics, SelfPlayMetrics)]
+    try:
+        from playpen_trainer.metrics import TrainerMetrics
+        registries.append(TrainerMetrics().registry)
+    except ImportError:  # the trainer's environment (torch) is not this one: read its names from the source
+        source = (REPO_ROOT / "services/trainer/src/playpen_trainer/metrics.py").read_text()
+        names = set()
+        for kind, name in re.findall(r'self\.(gauge|counter|histogram)\(\s*"([a-z_]+)"', source):
+            base = f"playpen_trainer_{name}"
+            names |= {base, f"{base}_bucket", f"{base}_sum", f"{base}_count"} if kind == "histogram" else {base}
+        names |= {"playpen_trainer_last_progress_timestamp_seconds", "playpen_trainer_build_info"}
+    else:
+        names = set()
+    for registry in registries:
+        for family in registry.collect():
+            names |= {sample.name for sample in family.samples} | {family.name}
+            if family.type == "histogram":
+                names |= {f"{family.name}_{suffix}" for suffix in ("bucket", "sum", "count")}
+            elif family.type == "counter":  # exported as <name>_total (labelled ones have no sample yet)
+                names.add(f"{family.name}_total")
+    return names
+
+
+def test_every_dashboard_query_and_alert_reads_metrics_the_services_export(rendered) -> None:
+    exported = metric_names()
+    dashboard_map = find(rendered["default"], "ConfigMap", "playpen-dashboard")
+    assert dashboard_map["metadata"]["labels"]["grafana_dashboard"] == "1"
+    dashboard = json.loads(dashboard_map["data"]["playpen.json"])
+    expressions = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    rule = find(rendered["gpu"], "PrometheusRule", "playpen-alerts")
+    alerts = {r["alert"]: r["expr"] for group in rule["spec"]["groups"] for r in group["rules"]}
+    assert set(alerts) == {"PlaypenTrainerStalled", "PlaypenEvaluationFailing", "PlaypenPolicyReplicaBehind"}
+    for expression in [*expressions, *alerts.values()]:
+        used = set(re.findall(r"\bplaypen_[a-z_]+", expression))
+        assert used and used <= exported, f"{expression}: {sorted(used - exported)} not exported"
+    covered = " ".join(expressions)
+    for metric in ("gamemaster_episodes_total", "trainer_reward_mean", "evaluator_group_clemscore",
+                   "evaluator_serving_version", "policy_policy_version", "policy_reload_duration_seconds",
+                   "trainer_step_duration_seconds", "trainer_staleness_versions", "policy_queued_requests",
+                   "trainer_episodes_buffered"):
+        assert f"playpen_{metric}" in covered, metric
+
+
+def test_helm_test_plays_one_episode_with_the_serving_policy(rendered) -> None:
+    for label, objects in rendered.items():
+        pod = find(objects, "Pod", "playpen-test")
+        assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+        spec = pod["spec"]["containers"][0]
+        assert spec["command"] == ["playpen-play"] and spec["image"].endswith("playpen-gamemaster:0.1.0")
+        settings = PlaySettings(_cli_parse_args=spec["args"], _cli_exit_on_error=False)
+        assert settings.gamemaster == service_address(objects, "playpen-gamemaster"), label
+        assert settings.policy == service_address(objects, "playpen-policy"), label
+        assert settings.require_scored and settings.instances == 1 and settings.out.parts[1] == "tmp"
+        assert spec["securityContext"]["readOnlyRootFilesystem"] and pod["spec"]["restartPolicy"] == "Never"
+
+
+def test_every_multi_replica_workload_has_a_disruption_budget(tmp_path) -> None:
+    values = {"closedLoop": {"enabled": True}, "gamemaster": {"replicas": 3}, "policy": {
+        "replicas": 2, "rollout": {"replicas": 4}}}
+    assert check_values(tmp_path, values).returncode == 0
+    objects = json.loads((tmp_path / "rendered" / "values.json").read_text())
+    budgets = [o for o in objects if o["kind"] == "PodDisruptionBudget"]
+    for workload in workloads(objects):
+        if workload["spec"]["replicas"] > 1:
+            labels = workload["spec"]["template"]["metadata"]["labels"]
+            assert any(b["spec"]["selector"]["matchLabels"].items() <= labels.items() for b in budgets), \
+                workload["metadata"]["name"]
+
+
+def test_the_kustomize_overlays_equal_the_chart_and_drift_is_caught(tmp_path) -> None:
+    script = REPO_ROOT / "scripts" / "kustomize_sync.py"
+    out = shutil.copytree(REPO_ROOT / "k8s" / "kustomize", tmp_path / "kustomize")
+    result = subprocess.run([str(K8S_PYTHON), str(script), "--check", "--out", str(out)], capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    patch = out / "closed-loop" / "statefulset-playpen-trainer.yaml"
+    patch.write_text(patch.read_text().replace("--group-size=8", "--group-size=4"))
+    result = subprocess.run([str(K8S_PYTHON), str(script), "--check", "--out", str(out)], capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 1
+    assert "[closed-loop] StatefulSet/playpen-trainer: differs from the Helm render" in result.stdout

@@ -1,12 +1,14 @@
 {{/*
 Names. The release name alone when it already says "playpen", else "<release>-playpen"; a component's
-objects are "<fullname>-<component>". Truncated so the component suffix always fits into 63 characters.
+objects are "<fullname>-<component>". Truncated to 40 characters, so that with the longest suffix
+("-policy-rollout") names stay within 63 characters (Service names, label values) and the trainer StatefulSet's
+within 52 (its pods carry a controller-revision-hash label: the name plus 11 characters).
 */}}
 {{- define "playpen.fullname" -}}
 {{- if contains .Chart.Name .Release.Name -}}
-{{- .Release.Name | trunc 50 | trimSuffix "-" -}}
+{{- .Release.Name | trunc 40 | trimSuffix "-" -}}
 {{- else -}}
-{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 50 | trimSuffix "-" -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 40 | trimSuffix "-" -}}
 {{- end -}}
 {{- end -}}
 
@@ -31,10 +33,10 @@ app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .ctx.Chart.Name .ctx.Chart.Version | replace "+" "_" }}
 {{- end -}}
 
-{{/* Image reference of one service. Call with (dict "ctx" $ "name" "playpen-policy"). */}}
+{{/* Image reference of one service. Call with (dict "ctx" $ "name" "playpen-policy"), optionally "tag". */}}
 {{- define "playpen.image" -}}
 {{- $image := .ctx.Values.image -}}
-{{- $tag := $image.tag | default .ctx.Chart.AppVersion -}}
+{{- $tag := .tag | default $image.tag | default .ctx.Chart.AppVersion -}}
 {{- if $image.registry -}}
 {{- printf "%s/%s:%s" (trimSuffix "/" $image.registry) .name $tag -}}
 {{- else -}}
@@ -208,6 +210,15 @@ component's `enabled` can then leave one out.
 {{- if and .Values.trainer.lora .Values.trainer.initFrom -}}
 {{- fail "trainer.initFrom is for full fine-tuning; with trainer.lora, serve the warm-start model as model.path" -}}
 {{- end -}}
+{{- if not (has .Values.model.source (list "image" "pvc" "hub")) -}}
+{{- fail (printf "model.source must be image, pvc or hub, not %q" .Values.model.source) -}}
+{{- end -}}
+{{- if and (eq .Values.model.source "pvc") (not .Values.model.existingClaim) -}}
+{{- fail "model.source=pvc needs model.existingClaim: the claim that holds model.path" -}}
+{{- end -}}
+{{- if not (hasPrefix "/models/" .Values.model.path) -}}
+{{- fail (printf "model.path must be a directory under /models/, not %q" .Values.model.path) -}}
+{{- end -}}
 {{- end -}}
 
 {{/*
@@ -223,12 +234,13 @@ absolute paths, so every reader mounts the shared volume at that same path.
 {{- end -}}
 
 {{/*
-Volumes of a model workload: the base model (read-only, when it comes from a claim) and the shared checkpoints,
-read-only unless `writable`. playpen.modelMounts (the container's volumeMounts) and playpen.modelVolumes (the
-pod's volumes) are the two halves; call both with (dict "ctx" $ "writable" false).
+Volumes of a model workload: the base model (read-only; only when `model` is true: the trainer and vllm policies)
+and the shared checkpoints, read-only unless `writable`. playpen.modelMounts (the container's volumeMounts),
+playpen.modelVolumes (the pod's volumes) and playpen.modelInit (its init container) go together; call each with
+(dict "ctx" $ "writable" false "model" true "image" <the container's image>).
 */}}
 {{- define "playpen.modelMounts" -}}
-{{- if .ctx.Values.model.existingClaim }}
+{{- if .model }}
 - name: model
   mountPath: /models
   readOnly: true
@@ -243,11 +255,16 @@ pod's volumes) are the two halves; call both with (dict "ctx" $ "writable" false
 {{- end -}}
 
 {{- define "playpen.modelVolumes" -}}
-{{- if .ctx.Values.model.existingClaim }}
+{{- $model := .ctx.Values.model }}
+{{- if and .model (eq $model.source "pvc") }}
 - name: model
   persistentVolumeClaim:
-    claimName: {{ .ctx.Values.model.existingClaim }}
+    claimName: {{ $model.existingClaim }}
     readOnly: true
+{{- else if .model }}
+- name: model
+  emptyDir:
+    sizeLimit: {{ $model.volumeSizeLimit }}
 {{- end }}
 {{- if include "playpen.checkpoints.enabled" .ctx }}
 - name: checkpoints
@@ -256,6 +273,53 @@ pod's volumes) are the two halves; call both with (dict "ctx" $ "writable" false
     {{- if not .writable }}
     readOnly: true
     {{- end }}
+{{- end }}
+{{- end -}}
+
+{{/*
+The init container that puts the model at model.path before the pod's container starts: copied out of the model
+image (source=image) or downloaded with the pod's own image (source=hub). Nothing for source=pvc.
+*/}}
+{{- define "playpen.modelInit" -}}
+{{- $model := .ctx.Values.model }}
+{{- if and .model (ne $model.source "pvc") }}
+initContainers:
+  - name: model
+    {{- if eq $model.source "image" }}
+    image: {{ include "playpen.image" (dict "ctx" .ctx "name" $model.image.name "tag" $model.image.tag) }}
+    args: [{{ $model.path | quote }}]
+    {{- else }}
+    image: {{ .image }}
+    command: [playpen-fetch-model]
+    args:
+      - {{ printf "--id=%s" $model.hub.id | quote }}
+      - {{ printf "--revision=%s" $model.hub.revision | quote }}
+      - {{ printf "--out=%s" $model.path | quote }}
+    env:
+      - name: HF_HOME
+        value: /tmp/huggingface
+      {{- with $model.hub.endpoint }}
+      - name: HF_ENDPOINT
+        value: {{ . | quote }}
+      {{- end }}
+      {{- with $model.hub.tokenSecret }}
+      - name: HF_TOKEN
+        valueFrom:
+          secretKeyRef:
+            name: {{ . }}
+            key: HF_TOKEN
+      {{- end }}
+    {{- end }}
+    imagePullPolicy: {{ .ctx.Values.image.pullPolicy }}
+    resources:
+      requests: {cpu: 100m, memory: 128Mi}
+      limits: {memory: 1Gi}
+    {{- include "playpen.containerSecurity" .ctx | nindent 4 }}
+    volumeMounts:
+      - name: model
+        mountPath: /models
+      - name: tmp
+        mountPath: /tmp
 {{- end }}
 {{- end -}}
 

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from pydantic import Field, field_validator
-from pydantic_settings import SettingsConfigDict
+from pydantic_settings import CliImplicitFlag, SettingsConfigDict
 
 from playpen_common.defaults import local_target
 from playpen_common.settings import CommandSettings, parse_command_line, parse_role_assignment
@@ -74,6 +74,9 @@ class PlaySettings(CommandSettings):
     max_tokens: int = Field(128, ge=1, description="tokens per reply")
     seed: int = Field(0, ge=0, description="seed that picks the instances")
     out: Path = Field(Path("runs/play"), description="folder of episodes.jsonl (appended to)")
+    require_scored: CliImplicitFlag[bool] = Field(
+        False, description="exit 1 unless episodes came back and every one was scored (none ended in an engine or "
+                           "policy error): a smoke test, e.g. `helm test`")
 
     @field_validator("role")
     @classmethod
@@ -127,6 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     per_game, failures = summarise(episodes)
     print(format_table(per_game, failures))
     print(f"episodes written to {args.out / 'episodes.jsonl'}")
+    if args.require_scored and (failures or not episodes):
+        print(f"playpen-play: {sum(failures.values())} of {len(episodes)} episodes not scored", file=sys.stderr)
+        return 1
     return 0
 
 

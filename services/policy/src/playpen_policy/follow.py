@@ -26,21 +26,25 @@ from playpen_common.errors import PlaypenError
 log = structlog.get_logger("playpen.policy.follow")
 
 Loader = Callable[[checkpoint_pb2.CheckpointRef], Awaitable[None]]
+Announced = Callable[[int], None]
 
 
 class Follower:
     def __init__(self, load: Loader, *, trainer: str = "", evaluator: str = "", directory: Path | None = None,
-                 poll_s: float = 1.0):
+                 poll_s: float = 1.0, announced: Announced | None = None):
         if bool(trainer) + bool(evaluator) + (directory is not None) != 1:
             raise ValueError("follow exactly one of a trainer, an evaluator or a directory")
         self._load, self._directory, self._poll_s = load, directory, poll_s
         self._target, self._evaluator = trainer or evaluator, bool(evaluator)
         self.loaded = 0
+        # The newest version the source has announced: a replica whose `loaded` stays below it is stuck.
+        self._announced = announced or (lambda version: None)
         self._failed: set[int] = set()
         self._stream: grpc.aio.UnaryStreamCall | None = None
         self._channel: grpc.aio.Channel | None = None
 
     async def _apply(self, ref: checkpoint_pb2.CheckpointRef) -> None:
+        self._announced(ref.version)
         if ref.version == self.loaded or ref.version in self._failed:
             return
         try:
@@ -103,11 +107,14 @@ class Follower:
             newest = self._newest_on_disk()
             if newest is not None:
                 await self._apply(newest)
-        elif self._evaluator:
+            return
+        source = await self._source_version()
+        self._announced(source)
+        if self._evaluator:
             # A promoted version other than ours (a rollback can make it lower) comes first on the stream.
-            if await self._source_version() not in (0, self.loaded):
+            if source not in (0, self.loaded):
                 await self._apply(await self._next_from_stream())
-        elif await self._source_version() > self.loaded:
+        elif source > self.loaded:
             await self._apply(await self._next_from_stream())
 
     async def _source_version(self) -> int:

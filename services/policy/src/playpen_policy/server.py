@@ -47,7 +47,8 @@ async def serve(settings: PolicySettings) -> None:
         await backend.start()
         if settings.follow_trainer or settings.follow_evaluator or settings.follow_dir is not None:
             follower = Follower(servicer.load, trainer=settings.follow_trainer, evaluator=settings.follow_evaluator,
-                                directory=settings.follow_dir, poll_s=settings.follow_poll_s)
+                                directory=settings.follow_dir, poll_s=settings.follow_poll_s,
+                                announced=metrics.source_version.set)
             service.on_shutdown(follower.close)
             await follower.catch_up()
             follower_task = asyncio.create_task(follower.run())

@@ -52,6 +52,7 @@ class StepReport:
     aborted: dict[str, list[bool]] = field(default_factory=dict)
     well_formed: list[bool] = field(default_factory=list)  # per learner turn
     stats: object | None = None
+    seconds: float = 0.0  # wall time of the step: preparing, the update, recording (not the checkpoint)
 
     def summary(self) -> dict:
         """One line of steps.jsonl: what a report plots. Means are NaN-free (null when there is nothing)."""
@@ -64,6 +65,7 @@ class StepReport:
         stats = self.stats
         return {
             "step": self.step, "version": self.version, "time": time.time(), "episodes": self.episodes,
+            "seconds": round(self.seconds, 3),
             "dropped": self.dropped, "staleness_mean": mean(self.staleness),
             "reward_mean": mean(rewards), "reward_per_game": {g: statistics.fmean(v) for g, v in self.rewards.items()},
             "aborted_share": mean([float(a) for a in aborted]),
@@ -172,6 +174,7 @@ class Trainer:
         groups = self.store.ready_groups(self.settings.group_size, self.settings.groups_per_step)
         if len(groups) < self.settings.groups_per_step:
             return None
+        began = time.monotonic()
         report = StepReport(step=self.step + 1, version=self.version, episodes=0, dropped={}, staleness=[])
         samples, consumed, dropped = self._prepare(groups, report)
         if not consumed:
@@ -188,6 +191,7 @@ class Trainer:
         self.store.record_step(self.step, consumed, dropped)
         self.last_step_at = time.time()
         crash_point("step:recorded")
+        report.seconds = time.monotonic() - began
         self._recent_rewards.extend(r for values in report.rewards.values() for r in values)
         self._log_step(report)
         if self.step % self.settings.checkpoint_every == 0:

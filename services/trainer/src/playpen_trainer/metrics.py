@@ -28,7 +28,10 @@ class TrainerMetrics(ServiceMetrics):
                                         buckets=(0, 1, 2, 3, 4, 6, 8, 16))
         self.episodes = self.counter("episodes_total", "Episodes by what happened to them", ["event"])
         self.buffered = self.gauge("episodes_buffered", "Stored episodes not trained on yet")
-        self.last_step = self.gauge("last_step_timestamp_seconds", "Unix time of the last optimiser step")
+        self.step_duration = self.histogram("step_duration_seconds", "Wall time of one optimiser step",
+                                            buckets=(0.5, 1, 2.5, 5, 10, 20, 40, 80, 160, 320, 640))
+        self.last_step = self.gauge("last_step_timestamp_seconds",
+                                    "Unix time of the last optimiser step (until the first one: the process's start)")
 
     def record(self, report: StepReport) -> None:
         self.step.set(report.step)
@@ -52,5 +55,7 @@ class TrainerMetrics(ServiceMetrics):
             self.clip_fraction.set(stats.clip_fraction)
             self.tokens_per_s.set(stats.tokens_per_s)
             self.mismatch.set(stats.logprob_mismatch)
+        if report.episodes:
+            self.step_duration.observe(report.seconds)
         self.last_step.set_to_current_time()
         self.progressed()

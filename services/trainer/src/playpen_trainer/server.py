@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
 import structlog
 
@@ -65,6 +66,7 @@ async def serve(settings: TrainerSettings) -> None:
     await asyncio.to_thread(trainer.setup)
     metrics.version.set(trainer.version)
     metrics.step.set(trainer.step)
+    metrics.last_step.set(trainer.last_step_at or time.time())  # a fresh process counts from its start
     training = asyncio.create_task(_train(trainer, servicer, metrics, stopping))
     await service.set_serving(True)
     stopped = asyncio.create_task(service.wait())

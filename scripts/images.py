@@ -39,8 +39,9 @@ IMAGES = {
     "policy": ("services/policy/Dockerfile", ".", {"POLICY_EXTRA": "cpu"}),
     "model-smollm2": ("k8s/images/model/Dockerfile", "k8s/images/model", {}),
 }
-STANDIN_PACKAGES = "python3.11,python3-venv,python3-pip,ca-certificates,passwd"
-# What python:3.11-slim offers that the Dockerfiles rely on: `python` on PATH and pip installing system-wide.
+STANDIN_PACKAGES = "python3.11,python3.11-dev,python3-venv,python3-pip,ca-certificates,passwd"
+# What python:3.11-slim offers that the images rely on: `python` on PATH, pip installing system-wide, and Python's
+# headers (torch's inductor compiles C++ kernels against them; vLLM on CPU does so when it samples).
 STANDIN_HOOK = ('rm -f "$1"/usr/lib/python3.11/EXTERNALLY-MANAGED; ln -sf /usr/bin/python3 "$1"/usr/local/bin/python; '
                 'rm -rf "$1"/var/lib/apt/lists/*')
 

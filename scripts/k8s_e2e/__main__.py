@@ -91,20 +91,23 @@ def start_order(release: RenderedRelease) -> list:
 
 def start_pods(release: RenderedRelease, runner: PodRunner, podman: Podman, stagger_s: float,
                summary: dict) -> list[RunningPod]:
-    running = []
+    running, started = [], {}
     for plan in start_order(release):
         pod = runner.start(plan)
         running.append(pod)
         summary["containers"] += len(pod.containers) + len(pod.init_logs)
         print(f"  started {plan.name} ({', '.join(pod.containers)})", flush=True)
-        startup = [(c["name"], c["startupProbe"]) for c in plan.containers() if "startupProbe" in c]
+        started[plan.name] = {}
         try:
-            for name, probe in startup:
-                wait_for(podman, pod, name, "startupProbe", probe, give_up_s=stagger_s)
+            for container in plan.containers():
+                if "startupProbe" in container:
+                    started[plan.name][container["name"]] = wait_for(
+                        podman, pod, container["name"], "startupProbe", container["startupProbe"],
+                        give_up_s=stagger_s)
         except ProbePending:
             pass  # wait_ready below gives it the rest of its budget
     for pod in running:
-        records = wait_ready(podman, pod)
+        records = wait_ready(podman, pod, started=started[pod.plan.name])
         summary["probes_passed"] += len(records)
         print(f"  ready {pod.plan.name}: " + ", ".join(f"{r.kind} after {r.seconds:.0f} s" for r in records),
               flush=True)
@@ -113,7 +116,10 @@ def start_pods(release: RenderedRelease, runner: PodRunner, podman: Podman, stag
 
 def stop_all(running: list[RunningPod], podman: Podman, summary: dict) -> None:
     """Stop every container with its pod's grace period, actors first: each must exit 0 within it."""
-    for pod in sorted(running, key=lambda p: bool(p.plan.spec["containers"][0].get("ports"))):
+    def serves_grpc(pod: RunningPod) -> bool:
+        return any(port.get("name") == "grpc" for c in pod.plan.containers() for port in c.get("ports", []))
+
+    for pod in sorted(running, key=serves_grpc):
         for container in pod.containers.values():
             began = time.monotonic()
             podman("stop", "-t", str(pod.plan.grace_s), container, timeout=pod.plan.grace_s + 60)

@@ -57,10 +57,13 @@ def probe_once(podman: Podman, running: RunningPod, container: str, probe: dict[
 
 
 def _alive(podman: Podman, running: RunningPod, container: str) -> None:
-    state = podman.state(running.containers[container])
-    if not state.get("Running") or state.get("Restarting"):
-        raise ProbeFailed(f"{running.plan.name}/{container} exited (code {state.get('ExitCode')}) while being "
-                          f"probed:\n{podman.logs(running.containers[container])}")
+    """Running, and never restarted: a container that exits while it is probed would crash-loop in a cluster."""
+    details = podman.inspect(running.containers[container])
+    state = details["State"]
+    if not state.get("Running") or state.get("Restarting") or details.get("RestartCount", 0):
+        raise ProbeFailed(f"{running.plan.name}/{container} exited (code {state.get('ExitCode')}, restarts "
+                          f"{details.get('RestartCount', 0)}) while being probed:\n"
+                          f"{podman.logs(running.containers[container])}")
 
 
 class ProbePending(ProbeFailed):
@@ -96,12 +99,15 @@ def wait_for(podman: Podman, running: RunningPod, container: str, kind: str, pro
         time.sleep(max(0.0, period - (time.monotonic() - began)))
 
 
-def wait_ready(podman: Podman, running: RunningPod, readiness_patience_s: float = 300) -> list[ProbeRecord]:
-    """Every container of the pod: its startup probe, then its readiness probe."""
+def wait_ready(podman: Podman, running: RunningPod, readiness_patience_s: float = 300,
+               started: dict[str, ProbeRecord] | None = None) -> list[ProbeRecord]:
+    """Every container of the pod: its startup probe (unless `started` holds its pass), then its readiness probe."""
     records = []
     for spec in running.plan.containers():
         name = spec["name"]
-        if "startupProbe" in spec:
+        if started and name in started:
+            records.append(started[name])
+        elif "startupProbe" in spec:
             records.append(wait_for(podman, running, name, "startupProbe", spec["startupProbe"]))
         if "readinessProbe" in spec:
             records.append(wait_for(podman, running, name, "readinessProbe", spec["readinessProbe"],

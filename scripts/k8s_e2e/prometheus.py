@@ -104,18 +104,25 @@ class Prometheus:
         result = self._get("/api/v1/query", query=expression)["result"]
         return [float(item["value"][1]) for item in result]
 
-    def check_dashboard(self, dashboard: dict) -> dict[str, int]:
-        """Every panel query -> number of finite series it returns; a query without one fails."""
-        found, empty = {}, []
-        for panel in dashboard.get("panels", []):
-            for target in panel.get("targets", []):
-                values = [v for v in self.query(target["expr"]) if math.isfinite(v)]
-                found[f"{panel['title']}: {target['expr']}"] = len(values)
-                if not values:
-                    empty.append(f"{panel['title']}: {target['expr']}")
-        if empty:
-            raise PrometheusFailed("dashboard queries without data: " + "; ".join(empty))
-        return found
+    def check_dashboard(self, dashboard: dict, timeout_s: float = 600) -> dict[str, int]:
+        """Every panel query -> number of finite series it returns. Rates and increases need two scrapes that
+        straddle an event, so queries are asked again (every 10 s, while the loop goes on) until each has
+        returned data once; one that never does within timeout_s fails."""
+        queries = [(panel["title"], target["expr"]) for panel in dashboard.get("panels", [])
+                   for target in panel.get("targets", [])]
+        found: dict[str, int] = {}
+        deadline = time.monotonic() + timeout_s
+        while True:
+            for title, expression in queries:
+                key = f"{title}: {expression}"
+                if not found.get(key):
+                    found[key] = len([v for v in self.query(expression) if math.isfinite(v)])
+            empty = [key for key, count in found.items() if not count]
+            if not empty:
+                return found
+            if time.monotonic() > deadline:
+                raise PrometheusFailed("dashboard queries without data: " + "; ".join(empty))
+            time.sleep(10)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -105,9 +105,10 @@ def closed_loop(addresses: dict[str, str], findings: Findings, timeout_s: float)
             else None))
         findings.promoted = listed.serving_version
         serving = policy_pb2_grpc.PolicyServiceStub(channels["serving"])
+        # The loop goes on meanwhile: a later promotion may already be served.
         served = _poll(f"the serving policy serves the promoted version {listed.serving_version}", timeout_s,
                        lambda: (s if (s := serving.GetStatus(policy_pb2.GetStatusRequest(), timeout=10))
-                                .policy_version == listed.serving_version else None))
+                                .policy_version >= listed.serving_version else None))
         findings.versions["serving"] = served.policy_version
         findings.acknowledged = trainer.GetStatus(trainer_pb2.GetStatusRequest(), timeout=10).episodes_stored
     finally:

@@ -391,3 +391,20 @@ def test_follow_mode_evaluates_the_newest_checkpoint_and_reconnects(workdir, gm,
         follower.stop()
         trainer.stop()
         trainer.close()
+
+
+def test_a_replica_whose_evaluator_is_gone_still_stops_cleanly(workdir, gm, eval_policy) -> None:
+    """SIGTERM while the follower reconnects to a stopped evaluator: exit 0 (the follower stops before its
+    channel closes, as when `helm uninstall` stops every pod at once)."""
+    source = EvaluatorProcess("gone-evaluator", workdir, [
+        "--gamemaster-target", gm.target, "--eval-policy-target", eval_policy.target, "--state-dir",
+        str(workdir / "state-gone"), "--reconnect-s", "0.2", *GAMES])
+    script = workdir / "script.json"
+    replica = launcher.start("orphan", ["playpen-policy", "--backend", "scripted", "--script", str(script),
+                                        "--follow-evaluator", source.service.target, "--follow-poll-s", "0.005"],
+                             workdir)
+    try:
+        source.stop()
+        wait_until(lambda: "checkpoint stream interrupted" in replica.log(), "the replica to notice")
+    finally:
+        assert replica.stop() == 0, replica.log()[-3000:]

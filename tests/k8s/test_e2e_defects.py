@@ -64,7 +64,7 @@ def test_a_wrong_port_in_a_probe_fails_the_run(tmp_path) -> None:
     chart = planted(tmp_path, "gamemaster-deployment.yaml", "startupProbe:\n            grpc: {port: {{ $gm.port }}}",
                     "startupProbe:\n            grpc: {port: {{ add $gm.port 1 }}}")
     code, summary, stderr = e2e(tmp_path, chart, "gamemaster")
-    assert code == 1
+    assert code == 1 and not summary["ok"] and summary["probes_passed"] == 0
     assert "playpen-gamemaster-0/gamemaster: startupProbe failed" in stderr
 
 
@@ -73,5 +73,5 @@ def test_a_missing_mount_that_the_read_only_root_needs_fails_the_run(tmp_path) -
     chart = planted(tmp_path, "_helpers.tpl", "    volumeMounts:\n      - name: model\n        mountPath: /models\n",
                     "    volumeMounts:\n")
     code, summary, stderr = e2e(tmp_path, chart, "policy")
-    assert code == 1
+    assert code == 1 and not summary["ok"] and summary["exit_codes"] == {}
     assert "init container model of playpen-policy-0 exited 1" in stderr and "Read-only file system" in stderr

@@ -49,7 +49,17 @@ async def serve(settings: PolicySettings) -> None:
             follower = Follower(servicer.load, trainer=settings.follow_trainer, evaluator=settings.follow_evaluator,
                                 directory=settings.follow_dir, poll_s=settings.follow_poll_s,
                                 announced=metrics.source_version.set)
-            service.on_shutdown(follower.close)
+
+            async def stop_following() -> None:
+                # The follower stops before its channel closes: a follower woken meanwhile (reconnecting to a
+                # source that stopped first) would call on a closed channel while the engine shuts down.
+                if follower_task is not None:
+                    follower_task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await follower_task
+                await follower.close()
+
+            service.on_shutdown(stop_following)
             await follower.catch_up()
             follower_task = asyncio.create_task(follower.run())
         servicer.ready()

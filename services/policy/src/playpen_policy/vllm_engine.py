@@ -40,7 +40,7 @@ def engine_args(settings: PolicySettings, model_dir: Path, served_name: str) -> 
 
     on_cpu = choose_device(settings) == "cpu"
     if on_cpu:
-        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", f"{settings.cpu_kv_cache_gib:g}")
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(settings.cpu_kv_cache_gib))
     dtype = settings.dtype if settings.dtype != "auto" else ("float32" if on_cpu else "bfloat16")
     fraction = settings.memory_fraction or (0.3 if on_cpu else 0.9)
     eager = settings.enforce_eager if settings.enforce_eager is not None else on_cpu

@@ -596,6 +596,9 @@ def main(argv: list[str] | None = None) -> int:
     def interrupted(*_) -> None:
         raise KeyboardInterrupt
 
+    # Ctrl-C (SIGINT) and SIGTERM stop the run, also where it started with SIGINT ignored (a background job of a
+    # non-interactive shell inherits that, and Python then installs no KeyboardInterrupt handler of its own).
+    signal.signal(signal.SIGINT, interrupted)
     signal.signal(signal.SIGTERM, interrupted)
     try:
         return loop.run()

@@ -385,14 +385,23 @@ def merged(base: dict, override: dict) -> dict:
     return result
 
 
-def check_value_set(chart: Path, label: str, values_file: str | list[str] | None, expected: dict[str, int] | None,
-                    external_claims: set[str] | None, dump: Path | None, release: str = RELEASE) -> list[str]:
+def load_values(chart: Path, files: list[str | Path]) -> dict | None:
+    """Values files merged as `helm -f a -f b` merges them (a relative path is the chart's); None for none."""
     values = None
-    for file in [values_file] if isinstance(values_file, str) else values_file or []:
+    for file in files:
         try:
             values = merged(values or {}, helm.values_from_yaml((chart / file).read_text()) or {})
         except (OSError, helm.HelmError) as error:
-            return [f"[{label}] values {file}: {error}"]
+            raise ValueError(f"values {file}: {error}") from error
+    return values
+
+
+def check_value_set(chart: Path, label: str, values_file: str | list[str] | None, expected: dict[str, int] | None,
+                    external_claims: set[str] | None, dump: Path | None, release: str = RELEASE) -> list[str]:
+    try:
+        values = load_values(chart, [values_file] if isinstance(values_file, str) else values_file or [])
+    except ValueError as error:
+        return [f"[{label}] {error}"]
     problems, notes = lint(chart, values)
     print(f"  {label:<8} lint: {counted(problems)}" + (f" ({'; '.join(notes)})" if notes else ""))
     try:
@@ -441,12 +450,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.render_only:
         if args.values is None or args.dump is None:
             parser.error("--render-only needs --values and --dump")
-        values = None
-        for path in args.values:
-            values = merged(values or {}, helm.values_from_yaml(path.read_text()) or {})
         try:
-            objects = render(args.chart, values, args.release)
-        except helm.HelmError as error:
+            objects = render(args.chart, load_values(args.chart, args.values), args.release)
+        except (ValueError, helm.HelmError) as error:
             print(f"render: {error}", file=sys.stderr)
             return 1
         args.dump.mkdir(parents=True, exist_ok=True)

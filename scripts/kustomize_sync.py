@@ -21,11 +21,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import helm_python as helm
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from k8s_check import CHART, NAMESPACE, REPO, VALUE_SETS, merged, render
+from k8s_check import CHART, NAMESPACE, REPO, VALUE_SETS, load_values, render
 
 OUT = REPO / "k8s" / "kustomize"
 PROFILES = {"default": "default", "gpu": "gpu", "closed-loop": "loop", "closed-loop-gpu": "loop-gpu"}
@@ -59,8 +58,7 @@ def relabel(obj: dict, value: str | None) -> dict:
 
 def helm_objects(chart: Path, profile: str) -> dict[tuple[str, str], dict]:
     values_file = VALUE_SETS[PROFILES[profile]][0]
-    values = merged({}, helm.values_from_yaml((chart / values_file).read_text()) or {}) if values_file else None
-    objects = [o for o in render(chart, values)
+    objects = [o for o in render(chart, load_values(chart, [values_file] if values_file else []))
                if "helm.sh/hook" not in o["metadata"].get("annotations", {})]
     return {key(o): relabel(o, "kustomize") for o in objects}
 

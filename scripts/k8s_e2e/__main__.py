@@ -114,11 +114,12 @@ def start_pods(release: RenderedRelease, runner: PodRunner, podman: Podman, stag
     return running
 
 
+def serves_grpc(pod: RunningPod) -> bool:
+    return any(port.get("name") == "grpc" for c in pod.plan.containers() for port in c.get("ports", []))
+
+
 def stop_all(running: list[RunningPod], podman: Podman, summary: dict) -> None:
     """Stop every container with its pod's grace period, actors first: each must exit 0 within it."""
-    def serves_grpc(pod: RunningPod) -> bool:
-        return any(port.get("name") == "grpc" for c in pod.plan.containers() for port in c.get("ports", []))
-
     for pod in sorted(running, key=serves_grpc):
         for container in pod.containers.values():
             began = time.monotonic()
@@ -150,8 +151,7 @@ def run_profile(settings: E2ESettings, profile: str, summary: dict) -> None:
             return
         by_component = {p.plan.labels.get("app.kubernetes.io/component"): p for p in running}
         address = {c: f"{podman.ip(next(iter(p.containers.values())))}:{p.plan.port('grpc')}"
-                   for c, p in by_component.items() if any(x.get("ports") and any(
-                       port["name"] == "grpc" for port in x["ports"]) for x in p.plan.containers())}
+                   for c, p in by_component.items() if serves_grpc(p)}
         targets = scrape_targets(release, running, podman)
         prometheus = Prometheus(workdir, targets)
         prometheus.start()

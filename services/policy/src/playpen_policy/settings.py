@@ -33,8 +33,8 @@ class PolicySettings(ServiceSettings):
         0.0, ge=0, le=1, description="share of memory for weights + KV cache (vLLM's gpu_memory_utilization; "
                                      "on CPU a share of host memory); 0 = 0.3 on CPU, 0.9 on CUDA")
     cpu_kv_cache_gib: int = Field(
-        2, ge=1, description="CPU only: KV cache size, whole GiB (vLLM's VLLM_CPU_KVCACHE_SPACE, which wins if set); "
-                               "vLLM's own default takes a share of all memory and makes first requests slow")
+        2, ge=1, description="CPU only: KV cache size, whole GiB (vLLM's VLLM_CPU_KVCACHE_SPACE, which wins if "
+                             "set); vLLM's own default takes a share of all memory and makes first requests slow")
     enforce_eager: bool | None = Field(None, description="skip graph capture (fast start); default: on CPU only")
     enable_lora: bool = Field(False, description="serve LoRA adapters (LoadWeights of kind LORA)")
     max_lora_rank: int = Field(16, ge=1, description="largest LoRA rank accepted")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -13,11 +14,24 @@ from playpen_common import launcher
 
 
 def start_trainer(name: str, workdir: Path, model: Path, data_dir: Path, *flags: str,
-                  env: dict[str, str] | None = None, wait_ready: bool = True) -> launcher.Service:
-    return launcher.start(name, ["playpen-trainer", "--base-model", str(model), "--data-dir", str(data_dir),
+                  env: dict[str, str] | None = None, wait_ready: bool = True, processes: int = 1) -> launcher.Service:
+    """The trainer service; with processes > 1, a torchrun job of that many ranks on gloo (rank 0 serves)."""
+    command = ["playpen-trainer"] if processes == 1 else [
+        "playpen-trainer-run", "--standalone", f"--nproc-per-node={processes}", "--max-restarts=0", "--"]
+    return launcher.start(name, [*command, "--base-model", str(model), "--data-dir", str(data_dir),
                                  "--group-size", "2", "--groups-per-step", "1", "--torch-threads", "1",
                                  "--lr", "1e-3", "--max-staleness", "1000", *flags],
                           workdir, env={"OMP_NUM_THREADS": "1", **(env or {})}, timeout=180, wait_ready=wait_ready)
+
+
+def rank_pids(service: launcher.Service) -> dict[int, int]:
+    """rank -> PID of a torchrun trainer's ranks, from their "trainer ready" log lines."""
+    pids = {}
+    for line in service.log().splitlines():
+        if '"trainer ready"' in line:
+            record = json.loads(line)
+            pids[record["rank"]] = record["pid"]
+    return pids
 
 
 def synthetic_episode(episode_id: str, group_id: str, *, vocab: int = 300, seed: int = 0, main_score: float = 50.0,

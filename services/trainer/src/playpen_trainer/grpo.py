@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -117,17 +117,25 @@ def _length(sample: TurnSample) -> int:
     return len(sample.prompt_ids) + len(sample.completion_ids) - 1
 
 
-def _forward(module: nn.Module, batch: Sequence[TurnSample]) -> list[torch.Tensor]:
+def _scorer(module: nn.Module) -> nn.Module:
+    """A module whose forward is Scorer's: the given one if it already is (possibly wrapped by DDP or FSDP),
+    else a Scorer around an HF causal LM."""
+    from playpen_trainer.distributed import Scorer
+
+    return module if isinstance(getattr(module, "module", module), Scorer) else Scorer(module)
+
+
+def _forward(module: nn.Module, batch: Sequence[TurnSample], autocast: torch.dtype | None = None) -> list[torch.Tensor]:
     """One forward over right-padded rows: each sample's completion-token logprobs (grad if enabled).
 
     No attention mask is needed: with right padding and causal attention a real token never sees a pad (pads
     come after it), and only real positions are read — so SDPA takes its fast causal path, and positions are
     0..n−1 exactly as when the policy generated. Only the positions that predict completion tokens go through
     the LM head: on multi-turn prompts that is a small share of the sequence, and the head is the widest
-    matmul of the model.
+    matmul of the model (distributed.Scorer).
     """
-    body, head = _parts(module)
-    device = head.weight.device
+    scorer = _scorer(module)
+    device = next(scorer.parameters()).device
     width = max(_length(s) for s in batch)
     ids = torch.zeros((len(batch), width), dtype=torch.long)
     rows, cols, targets, counts = [], [], [], []
@@ -139,11 +147,8 @@ def _forward(module: nn.Module, batch: Sequence[TurnSample]) -> list[torch.Tenso
         cols.append(torch.arange(prompt - 1, prompt + completion - 1))
         targets.extend(sample.completion_ids)
         counts.append(completion)
-    hidden = body(input_ids=ids.to(device), use_cache=False).last_hidden_state
-    selected = hidden[torch.cat(rows).to(device), torch.cat(cols).to(device)]
-    logits = head(selected).float()
-    target = torch.tensor(targets, dtype=torch.long, device=device).unsqueeze(1)
-    logprobs = logits.gather(1, target).squeeze(1) - torch.logsumexp(logits, dim=-1)
+    logprobs = scorer(ids.to(device), torch.cat(rows).to(device), torch.cat(cols).to(device),
+                      torch.tensor(targets, dtype=torch.long, device=device), autocast)
     return list(logprobs.split(counts))
 
 
@@ -175,40 +180,64 @@ def _check(sample: TurnSample, *, logprobs: bool) -> None:
 
 # ---------------------------------------------------------------------------------------------- the step
 
+# A micro-batch that trains nothing, for ranks with fewer micro-batches than others: every rank must run the
+# same number of forwards and backwards, since a sharded model's forward is a collective (distributed.py).
+_EMPTY = TurnSample(episode_id="", group_id="", game="", role="", turn_index=0, prompt_ids=[0], completion_ids=[0],
+                    behaviour_logprobs=[0.0], policy_version=-1, well_formed=True)
+
+
 def grpo_step(model: PolicyModel, optimizer: torch.optim.Optimizer, samples: Sequence[TurnSample],
               config: GrpoConfig, *, ref_model: ReferenceModel | None, current_version: int,
-              max_grad_norm: float) -> StepStats:
-    """One optimiser step over `samples` (advantages already set), accumulated over micro-batches."""
+              max_grad_norm: float, total_tokens: int | None = None,
+              inspect_gradients: Callable[[], None] | None = None) -> StepStats:
+    """One optimiser step over `samples` (advantages already set), accumulated over micro-batches.
+
+    In a multi-process world every rank calls this at once with its own share of the step's samples and
+    `total_tokens` of the whole step; the statistics returned are the whole step's on every rank.
+    `inspect_gradients` (tests) is called on every rank once the gradients are complete, before clipping.
+    """
     started = time.perf_counter()
+    parallel, world = model.parallel, model.parallel.world
     for sample in samples:
         _check(sample, logprobs=True)
-    total_tokens = sum(s.tokens for s in samples)
+    if total_tokens is None:
+        total_tokens = int(world.sum([sum(s.tokens for s in samples)])[0])
     trained: list[TurnSample] = []
     skipped: list[TurnSample] = []
     for sample in samples:
         # With a KL term a zero-advantage sample still has a gradient (towards the reference): kept then.
         (trained if sample.advantage != 0.0 or config.kl_coef > 0 else skipped).append(sample)
-    module = model.module
-    module.train()
+    scorer = model.scorer
+    scorer.train()
     optimizer.zero_grad(set_to_none=True)
+    # DDP and FSDP average gradients over the ranks; the loss is already a sum over the whole step's tokens.
+    scale = float(world.size)
 
     loss_sum = ratio_sum = kl_sum = 0.0
     clipped_count = 0
     mismatch_sum, mismatch_tokens = 0.0, 0
-    device = next(module.parameters()).device
-    for indices in micro_batches(trained, config.micro_batch_tokens):
-        batch = [trained[i] for i in indices]
+    device = parallel.device
+    batches: list[list[TurnSample] | None] = [[trained[i] for i in indices]
+                                              for indices in micro_batches(trained, config.micro_batch_tokens)]
+    count = world.max(len(batches))
+    batches += [None] * (count - len(batches))
+    for number, batch in enumerate(batches):
+        rows = batch or [_EMPTY]
         reference = None
         if ref_model is not None:
             with torch.no_grad(), ref_model.active() as ref_module:
-                reference = torch.cat(_forward(ref_module, batch))
-        new_per_sample = _forward(module, batch)
-        new = torch.cat(new_per_sample)
-        behaviour = torch.tensor([x for s in batch for x in s.behaviour_logprobs], device=device)
-        advantages = torch.tensor([s.advantage for s in batch for _ in s.completion_ids], device=device)
-        terms = token_loss(new, behaviour, advantages, config, reference)
-        loss = terms.loss.sum() / total_tokens
-        loss.backward()
+                reference = torch.cat(_forward(ref_module, rows, model.autocast))
+        with parallel.accumulating(scorer, last=number == count - 1):
+            new_per_sample = _forward(scorer, rows, model.autocast)
+            new = torch.cat(new_per_sample)
+            if batch is None:
+                (new.sum() * 0.0).backward()
+                continue
+            behaviour = torch.tensor([x for s in batch for x in s.behaviour_logprobs], device=device)
+            advantages = torch.tensor([s.advantage for s in batch for _ in s.completion_ids], device=device)
+            terms = token_loss(new, behaviour, advantages, config, reference)
+            loss = terms.loss.sum() / total_tokens
+            (loss * scale).backward()
 
         loss_sum += float(loss.detach())
         ratio_sum += float(terms.ratio.sum())
@@ -220,35 +249,42 @@ def grpo_step(model: PolicyModel, optimizer: torch.optim.Optimizer, samples: Seq
                                       .abs().sum())
                 mismatch_tokens += sample.tokens
 
-    if mismatch_tokens == 0 and config.mismatch_probe_tokens > 0:
-        mismatch_sum, mismatch_tokens = _probe_mismatch(module, skipped, current_version, config)
+    if world.sum([mismatch_tokens])[0] == 0 and config.mismatch_probe_tokens > 0:
+        mismatch_sum, mismatch_tokens = _probe_mismatch(model, skipped, current_version, config)
 
     trained_tokens = sum(s.tokens for s in trained)
+    (loss_sum, ratio_sum, kl_sum, clipped_count, mismatch_sum, mismatch_tokens, trained_tokens, trained_count,
+     skipped_count) = world.sum([loss_sum, ratio_sum, kl_sum, clipped_count, mismatch_sum, mismatch_tokens,
+                                 trained_tokens, len(trained), len(skipped)])
     grad_norm, updated = 0.0, False
-    if trained:
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(model.trainable_parameters(), max_grad_norm))
+    if count:
+        if inspect_gradients is not None:
+            inspect_gradients()
+        norm = torch.nn.utils.clip_grad_norm_(model.trainable_parameters(), max_grad_norm)
+        grad_norm = float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)
         # One inf/nan (e.g. an overflowing ratio on a badly stale token) would poison every weight for good;
-        # the step is dropped instead, and the non-finite grad_norm says why.
+        # the step is dropped instead, and the non-finite grad_norm says why. Every rank sees the same norm.
         updated = math.isfinite(grad_norm)
         if updated:
             optimizer.step()
         optimizer.zero_grad(set_to_none=True)
     seconds = time.perf_counter() - started
     return StepStats(
-        loss=loss_sum, tokens=trained_tokens, tokens_per_s=trained_tokens / seconds if seconds > 0 else 0.0,
+        loss=loss_sum, tokens=int(trained_tokens), tokens_per_s=trained_tokens / seconds if seconds > 0 else 0.0,
         mean_ratio=ratio_sum / trained_tokens if trained_tokens else math.nan,
         clip_fraction=clipped_count / trained_tokens if trained_tokens else 0.0,
         kl=kl_sum / trained_tokens if trained_tokens else 0.0, grad_norm=grad_norm,
         logprob_mismatch=mismatch_sum / mismatch_tokens if mismatch_tokens else math.nan,
-        samples=len(trained), skipped=len(skipped), seconds=seconds, updated=updated)
+        samples=int(trained_count), skipped=int(skipped_count), seconds=seconds, updated=updated)
 
 
-def _probe_mismatch(module: nn.Module, skipped: Sequence[TurnSample], current_version: int,
+def _probe_mismatch(model: PolicyModel, skipped: Sequence[TurnSample], current_version: int,
                     config: GrpoConfig) -> tuple[float, int]:
     """Σ|new − behaviour| and its token count over a few skipped current-version samples, without gradient.
 
     When every group of a step has equal rewards (early on: every episode aborts) nothing is trained, and
-    without this the alarm for a version/tokenisation/numerics bug would go silent exactly then.
+    without this the alarm for a version/tokenisation/numerics bug would go silent exactly then. Every rank
+    probes its own share (the same number of forwards on each: the model's forward may be a collective).
     """
     probe: list[TurnSample] = []
     budget = config.mismatch_probe_tokens
@@ -258,10 +294,15 @@ def _probe_mismatch(module: nn.Module, skipped: Sequence[TurnSample], current_ve
             break
         probe.append(sample)
         budget -= _length(sample)
-    if not probe:
-        return 0.0, 0
+    batches: list[list[TurnSample] | None] = [[probe[i] for i in indices]
+                                              for indices in micro_batches(probe, config.micro_batch_tokens)]
+    count = model.parallel.world.max(len(batches))
+    batches += [None] * (count - len(batches))
+    total = 0.0
     with torch.no_grad():
-        computed = sequence_logprobs(module, probe, micro_batch_tokens=config.micro_batch_tokens)
-    total = sum(float((c - torch.tensor(s.behaviour_logprobs, device=c.device)).abs().sum())
-                for c, s in zip(computed, probe, strict=True))
+        for batch in batches:
+            computed = _forward(model.scorer, batch or [_EMPTY], model.autocast)
+            if batch is not None:
+                total += sum(float((c - torch.tensor(s.behaviour_logprobs, device=c.device)).abs().sum())
+                             for c, s in zip(computed, batch, strict=True))
     return total, sum(s.tokens for s in probe)

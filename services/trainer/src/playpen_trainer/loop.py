@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import random
 import statistics
 import time
@@ -38,6 +39,27 @@ TRAINING_FIELDS = ("base_model", "init_from", "algorithm", "learner", "lora", "l
 def config_hash(settings: TrainerSettings) -> str:
     relevant = {name: str(getattr(settings, name)) for name in TRAINING_FIELDS}
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def shard_groups(samples: list[TurnSample], ranks: int) -> list[list[TurnSample]]:
+    """The step's samples split over `ranks`, whole groups to a rank, the heaviest group first to the least loaded
+    rank (cost: the tokens a forward reads). Deterministic, so a rerun of a step shards it the same way."""
+    if ranks == 1:
+        return [list(samples)]
+    groups: dict[str, list[TurnSample]] = {}
+    for sample in samples:
+        groups.setdefault(sample.group_id, []).append(sample)
+
+    def cost(group: list[TurnSample]) -> int:
+        return sum(len(s.prompt_ids) + len(s.completion_ids) for s in group)
+
+    shards: list[list[TurnSample]] = [[] for _ in range(ranks)]
+    loads = [0] * ranks
+    for group_id in sorted(groups, key=lambda g: (-cost(groups[g]), g)):
+        target = loads.index(min(loads))
+        shards[target].extend(groups[group_id])
+        loads[target] += cost(groups[group_id])
+    return shards
 
 
 @dataclass
@@ -77,10 +99,18 @@ class StepReport:
 
 
 class Trainer:
-    def __init__(self, settings: TrainerSettings, store: EpisodeStore, publisher: CheckpointPublisher):
+    """The GRPO loop. In a multi-process world (distributed.py) every rank builds one; rank 0's is given the store
+    and the publisher and drives the others, which run `follow`."""
+
+    def __init__(self, settings: TrainerSettings, store: EpisodeStore | None, publisher: CheckpointPublisher | None,
+                 world=None, device=None):
+        from playpen_trainer.distributed import World
+
         self.settings = settings
         self.store = store
         self.publisher = publisher
+        self.world = world or World()
+        self.device = device
         self.rewards = RewardConfig(aborted_reward=settings.aborted_reward, format_credit=settings.format_credit)
         self.step = 0
         self.version = 0
@@ -89,17 +119,20 @@ class Trainer:
         self.optimizer = None
         self.reference = None
         self._recent_rewards: list[float] = []
+        self._following = False  # rank 0: the other ranks run `follow` (setup is done)
 
     # ------------------------------------------------------------------------------------------ setup
 
     def setup(self) -> None:
-        """Load the model; resume from the newest valid checkpoint if there is one."""
+        """Load the model; resume from the newest valid checkpoint if there is one. Every rank calls it."""
         import torch
 
+        from playpen_trainer.distributed import Parallel, autocast_dtype, resolve_device
         from playpen_trainer.grpo import GrpoConfig
         from playpen_trainer.model import LoraSettings, PolicyModel, make_optimizer
 
-        settings = self.settings
+        settings, world = self.settings, self.world
+        device = self.device or resolve_device(settings.device, world.local_rank)
         if settings.torch_threads:
             torch.set_num_threads(settings.torch_threads)
         torch.manual_seed(settings.seed)
@@ -107,29 +140,48 @@ class Trainer:
         lora = (LoraSettings(rank=settings.lora_rank, alpha=settings.lora_alpha,
                              targets=[t.strip() for t in settings.lora_targets.split(",") if t.strip()])
                 if settings.lora else None)
-        resumed = self.publisher.recover()
+        resumed = self.publisher.recover() if world.is_main else None
+        resumed_at = world.broadcast((resumed.step, resumed.version) if resumed is not None else None)
         # A warm start (--init-from) replaces the base weights once, at the start of a fresh run; after that the
         # run resumes from its own checkpoints like any other. The KL reference is where training started.
-        start = Path(settings.init_from) if settings.init_from and resumed is None else Path(settings.base_model)
-        reference_dir = Path(settings.init_from or settings.base_model)
-        self.model = PolicyModel.load(start, lora=lora)
+        # Only rank 0 reads them: the other ranks (perhaps on other nodes, without its data volume) load the base
+        # architecture and receive rank 0's weights.
+        start = (Path(settings.init_from) if settings.init_from and resumed_at is None and world.is_main
+                 else Path(settings.base_model))
+        reference_dir = Path(settings.init_from or settings.base_model) if world.is_main else Path(settings.base_model)
+        self.model = PolicyModel.load(start, lora=lora, device=device,
+                                      gradient_checkpointing=settings.gradient_checkpointing)
+        self.model.autocast = autocast_dtype(settings.precision, device)
+        if resumed is not None:
+            self.model.load_state_from(Path(resumed.uri))
+        world.broadcast_tensors(tensor for tensor in self.model.module.state_dict(keep_vars=True).values())
+        if settings.kl_coef > 0:
+            self.reference = PolicyModel.reference_for(self.model, reference_dir)
+            if not self.model.is_lora:
+                world.broadcast_tensors(t for t in self.reference.module.state_dict(keep_vars=True).values())
+        self.model.parallelize(Parallel(world, settings.parallel, device), self.reference)
         self.optimizer = make_optimizer(self.model, lr=settings.lr, weight_decay=settings.weight_decay)
         self.grpo = GrpoConfig(clip_low=settings.clip_low, clip_high=settings.clip_high, kl_coef=settings.kl_coef,
                                micro_batch_tokens=settings.micro_batch_tokens)
-        if settings.kl_coef > 0:
-            self.reference = PolicyModel.reference_for(self.model, reference_dir)
-        if resumed is not None:
-            self.model.load_state_from(Path(resumed.uri))
-            state = torch.load(self.publisher.state_dir(resumed.version) / STATE_FILE, weights_only=False)
-            self.optimizer.load_state_dict(state["optimizer"])
-            torch.set_rng_state(state["torch_rng"])
-            random.setstate(state["python_rng"])
-            self.step, self.version = resumed.step, resumed.version
-        rewound = self.store.rewind_to(self.step)
-        if resumed is None and settings.init_from:
+        if resumed_at is not None:
+            state = (torch.load(self.publisher.state_dir(resumed.version) / STATE_FILE, weights_only=False)
+                     if world.is_main else None)
+            restored = self.model.parallel.load_optimizer_state(
+                self.model.scorer, self.optimizer, state["optimizer"] if state else None,
+                sharded_format=bool(state and state.get("optimizer_sharded")))
+            if not restored and world.is_main:
+                log.warning("optimizer state saved under other parallelism; its moments start afresh")
+            rng = world.broadcast((state["torch_rng"], state["python_rng"]) if state else None)
+            torch.set_rng_state(rng[0])
+            random.setstate(rng[1])
+            self.step, self.version = resumed_at
+        rewound = self.store.rewind_to(self.step) if world.is_main else 0
+        if resumed_at is None and settings.init_from:
             self.checkpoint(label="warm-start")
-        log.info("trainer ready", step=self.step, policy_version=self.version, resumed=resumed is not None,
-                 episodes_to_retrain=rewound)
+        self._following = world.is_main
+        log.info("trainer ready", step=self.step, policy_version=self.version, resumed=resumed_at is not None,
+                 episodes_to_retrain=rewound, rank=world.rank, pid=os.getpid(), world_size=world.size,
+                 device=str(device), parallel=settings.parallel if world.size > 1 else "none")
 
     # ------------------------------------------------------------------------------------------ one step
 
@@ -169,8 +221,6 @@ class Trainer:
 
     def train_step(self) -> StepReport | None:
         """One optimiser step if enough complete groups are stored; None otherwise. Blocking."""
-        from playpen_trainer.grpo import grpo_step
-
         groups = self.store.ready_groups(self.settings.group_size, self.settings.groups_per_step)
         if len(groups) < self.settings.groups_per_step:
             return None
@@ -183,8 +233,7 @@ class Trainer:
             report.step = self.step
             return report
         if samples:
-            report.stats = grpo_step(self.model, self.optimizer, samples, self.grpo, ref_model=self.reference,
-                                     current_version=self.version, max_grad_norm=self.settings.max_grad_norm)
+            report.stats = self._update(shard_groups(samples, self.world.size))
         crash_point("step:updated")
         self.step += 1
         report.episodes = len(consumed)
@@ -197,6 +246,40 @@ class Trainer:
         if self.step % self.settings.checkpoint_every == 0:
             self.checkpoint()
         return report
+
+    def _update(self, shards: list[list[TurnSample]]):
+        """The optimiser step, every rank on its shard (rank 0 hands the others theirs)."""
+        total_tokens = sum(s.tokens for shard in shards for s in shard)
+        self.world.broadcast(("step", total_tokens, self.version))
+        return self._local_update(self.world.scatter(shards), total_tokens, self.version)
+
+    def _local_update(self, samples: list[TurnSample], total_tokens: int, version: int):
+        from playpen_trainer.grpo import grpo_step
+
+        return grpo_step(self.model, self.optimizer, samples, self.grpo, ref_model=self.reference,
+                         current_version=version, max_grad_norm=self.settings.max_grad_norm,
+                         total_tokens=total_tokens)
+
+    # ------------------------------------------------------------------------------------------ other ranks
+
+    def idle(self) -> None:
+        """Rank 0 while it waits for episodes: keeps the other ranks' wait for a command within its timeout."""
+        self.world.broadcast(("idle",))
+
+    def stop_followers(self) -> None:
+        self.world.broadcast(("stop",))
+
+    def follow(self) -> None:
+        """Ranks other than 0: do what rank 0 says until it says stop. Blocking."""
+        while True:
+            command = self.world.broadcast(None)
+            if command[0] == "stop":
+                return
+            if command[0] == "step":
+                _, total_tokens, version = command
+                self._local_update(self.world.scatter(None), total_tokens, version)
+            elif command[0] == "checkpoint":
+                self._gather()
 
     def _log_step(self, report: StepReport) -> None:
         """Append the step's summary to <data_dir>/steps.jsonl (for reports and curves). After a crash the lost
@@ -214,20 +297,36 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------ checkpoints
 
-    def checkpoint(self, label: str = "") -> checkpoint_pb2.CheckpointRef:
+    def _gather(self) -> tuple[dict | None, dict | None]:
+        """The model's and the optimizer's whole state on rank 0 (collectives when sharded; every rank calls)."""
+        return self.model.full_state(), self.model.parallel.full_optimizer_state(self.model.scorer, self.optimizer)
+
+    def checkpoint(self, label: str = "") -> checkpoint_pb2.CheckpointRef | None:
+        """Commit the next version (rank 0 writes it; in a multi-process world the others help gather)."""
         import torch
 
+        if not self.world.is_main:
+            self._gather()  # during setup (a warm start), where every rank arrives here on its own
+            self.version += 1
+            return None
+        if self._following:
+            self.world.broadcast(("checkpoint",))
+        weights, optimizer_state = self._gather()
         version = self.version + 1
 
         def save_state(directory: Path) -> None:
-            torch.save({"optimizer": self.optimizer.state_dict(), "step": self.step, "version": version,
+            torch.save({"optimizer": optimizer_state, "optimizer_sharded": self.model.parallel.sharded,
+                        "step": self.step, "version": version,
                         "torch_rng": torch.get_rng_state(), "python_rng": random.getstate()},
                        directory / STATE_FILE)
+
+        def save_weights(directory: Path) -> None:
+            self.model.save(directory, weights)
 
         reward_mean = statistics.fmean(self._recent_rewards) if self._recent_rewards else math.nan
         kind = checkpoint_pb2.CHECKPOINT_KIND_LORA if self.settings.lora else checkpoint_pb2.CHECKPOINT_KIND_FULL
         best = self.store.best_version()
-        ref = self.publisher.write(version=version, step=self.step, kind=kind, save_weights=self.model.save,
+        ref = self.publisher.write(version=version, step=self.step, kind=kind, save_weights=save_weights,
                                    save_state=save_state, keep={best} if best else set())
         self.version = version
         self.store.record_checkpoint(version, self.step, None if math.isnan(reward_mean) else reward_mean)

@@ -47,18 +47,36 @@ class PolicyModel:
     """The trainable model: an HF causal LM, optionally wrapped as a PEFT LoRA model."""
 
     def __init__(self, module: nn.Module, base_model_dir: Path, lora: LoraSettings | None):
+        from playpen_trainer.distributed import Parallel, Scorer, World
+
         self.module = module
         self.base_model_dir = base_model_dir
         self.lora = lora
+        #: what the training forwards run through (distributed.Scorer, wrapped by DDP or FSDP in a multi-process
+        #: world — see `parallelize`), and how the world is spread
+        self.scorer: nn.Module = Scorer(module)
+        self.parallel = Parallel(World(), "ddp", next(module.parameters()).device)
+        #: dtype of the forwards under autocast (bf16 on a GPU), None for fp32
+        self.autocast: torch.dtype | None = None
 
     @classmethod
     def load(cls, base_model_dir: Path, *, lora: LoraSettings | None = None, dtype: torch.dtype = torch.float32,
-             device: str | torch.device = "cpu") -> PolicyModel:
+             device: str | torch.device = "cpu", gradient_checkpointing: bool = False) -> PolicyModel:
+        """The weights stay in `dtype` (fp32: what the policy loads and the optimizer updates); on a GPU the
+        forwards may run in bf16 under autocast (`autocast`)."""
         from transformers import AutoModelForCausalLM
 
         base_model_dir = Path(base_model_dir)
         module = AutoModelForCausalLM.from_pretrained(str(base_model_dir), dtype=dtype).to(device)
         _silence_dropout(module)
+        if gradient_checkpointing:
+            # Recompute each layer's activations in the backward instead of keeping them: activation memory
+            # of one layer instead of all, for about one more forward. Non-reentrant, so LoRA (frozen inputs)
+            # and FSDP work without tricks.
+            if hasattr(module, "activation_checkpointing_enable"):  # transformers ≥ 5.x's name
+                module.activation_checkpointing_enable({"use_reentrant": False})
+            else:
+                module.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         if lora is not None:
             from peft import LoraConfig, get_peft_model
 
@@ -80,14 +98,40 @@ class PolicyModel:
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.module.parameters() if p.requires_grad]
 
+    def parallelize(self, parallel, reference: ReferenceModel | None = None) -> None:
+        """Spread the training forwards over `parallel`'s world (a no-op for one process). Call before the
+        optimizer is made: sharding replaces the parameters. Every rank must hold the same weights already."""
+        from playpen_trainer.distributed import Scorer
+
+        self.parallel = parallel
+        self.scorer = parallel.wrap(Scorer(self.module), trainable=True)
+        if reference is not None:
+            reference.parallelize(parallel, self)
+
+    def full_state(self) -> dict[str, torch.Tensor] | None:
+        """For a sharded model, the whole state gathered on rank 0 (a collective: every rank calls it);
+        None otherwise (save reads the module itself)."""
+        state = self.parallel.full_state(self.scorer)
+        if state is None:
+            return None
+        return {name.removeprefix("lm."): tensor for name, tensor in state.items()}
+
     # ------------------------------------------------------------------------------------------ checkpoints
 
-    def save(self, directory: Path) -> None:
-        """Write the weights the policy loads into `directory` (which the caller created and will commit)."""
+    def save(self, directory: Path, state: dict[str, torch.Tensor] | None = None) -> None:
+        """Write the weights the policy loads into `directory` (which the caller created and will commit);
+        `state`: the gathered tensors of a sharded model (full_state), whose own parameters are shards."""
         # Full: transformers writes safetensors with shared tensors de-duplicated, so a tied lm_head is left out
         # exactly as in the base checkpoint, in the module's dtype (fp32 unless loaded otherwise). LoRA: the
         # PeftModel writes only the adapter, in PEFT's naming (no adapter name in the keys), which vLLM reads.
-        self.module.save_pretrained(str(directory))
+        if state is None:
+            self.module.save_pretrained(str(directory))
+            return
+        config = self.causal_lm.config.get_text_config()
+        if not self.is_lora and getattr(config, "tie_word_embeddings", False):
+            # Gathered tensors are copies, so the tie is no longer visible to transformers: drop the head.
+            state = {name: tensor for name, tensor in state.items() if name != "lm_head.weight"}
+        self.module.save_pretrained(str(directory), state_dict=state)
 
     def load_state_from(self, directory: Path) -> None:
         """Restore the weights of one of our checkpoint directories (full or adapter, matching this model)."""
@@ -163,16 +207,33 @@ class ReferenceModel:
     """A module to run reference forwards with, under `no_grad` (see PolicyModel.reference_for)."""
 
     def __init__(self, module: nn.Module, *, adapters_off: bool):
+        from playpen_trainer.distributed import Scorer
+
         self._module = module
         self._adapters_off = adapters_off
+        self._scorer: nn.Module = Scorer(module)
+
+    @property
+    def module(self) -> nn.Module:
+        return self._module
+
+    def parallelize(self, parallel, policy: PolicyModel) -> None:
+        """LoRA: the policy's own forward with the adapters off (sharded if the policy is: its forward is then a
+        collective). Full weights: a frozen copy, sharded like the policy under FSDP, whole on every rank else."""
+        from playpen_trainer.distributed import Scorer
+
+        if self._adapters_off:
+            self._scorer = policy.scorer if parallel.sharded else Scorer(self._module)
+        else:
+            self._scorer = parallel.wrap(Scorer(self._module), trainable=False)
 
     @contextmanager
     def active(self) -> Iterator[nn.Module]:
         if self._adapters_off:
             with self._module.disable_adapter():
-                yield self._module
+                yield self._scorer
         else:
-            yield self._module
+            yield self._scorer
 
 
 def make_optimizer(model: PolicyModel, lr: float, weight_decay: float = 0.0,

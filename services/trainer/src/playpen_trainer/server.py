@@ -1,10 +1,14 @@
 """Process bootstrap of the trainer: the gRPC server (ingestion never waits for training) and the training loop
-on a worker thread. Ready once the model is loaded and any checkpoint resumed."""
+on a worker thread. Ready once the model is loaded and any checkpoint resumed.
+
+Under torchrun (`torchrun --nproc-per-node N -m playpen_trainer ...`) rank 0 is this process as ever — the gRPC
+service, the store, the ledger, the checkpoints — and drives the other ranks, which only compute (`follow`)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import time
 
 import structlog
@@ -21,6 +25,8 @@ from playpen_trainer.store import EpisodeStore
 
 SERVICE_NAME = trainer_pb2.DESCRIPTOR.services_by_name["TrainerService"].full_name
 log = structlog.get_logger("playpen.trainer")
+#: while rank 0 waits for episodes it tells the other ranks so this often, well within any collective's timeout
+IDLE_COMMAND_S = 60.0
 
 
 async def _train(trainer: Trainer, servicer: TrainerServicer, metrics: TrainerMetrics,
@@ -30,14 +36,39 @@ async def _train(trainer: Trainer, servicer: TrainerServicer, metrics: TrainerMe
         with bound_contextvars(step=trainer.step + 1):
             report = await asyncio.to_thread(trainer.train_step)
         if report is None:
-            await servicer.arrived.wait()  # not enough complete groups yet (a stop request also wakes us)
+            # Not enough complete groups yet (a stop request also wakes us).
+            while not servicer.arrived.is_set():
+                try:
+                    await asyncio.wait_for(servicer.arrived.wait(), IDLE_COMMAND_S)
+                except TimeoutError:
+                    if trainer.world.size > 1:
+                        await asyncio.to_thread(trainer.idle)
             continue
         metrics.record(report)
         metrics.version.set(trainer.version)
         servicer.consumed.set()
 
 
+def follow(settings: TrainerSettings) -> None:
+    """A rank other than 0: set up like rank 0, then compute what it says until it says stop. A stop signal is
+    rank 0's to act on (it finishes the step in progress, which needs every rank), so it is only logged here;
+    if rank 0 is gone, torchrun ends this process."""
+    from playpen_trainer.distributed import world_from_env
+
+    configure_logging(settings.log_level, settings.log_format)
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda signum, frame: log.info("stop signal; waiting for rank 0's stop", signal=signum))
+    world, device = world_from_env(settings.device, settings.dist_timeout_s)
+    trainer = Trainer(settings, None, None, world, device)
+    trainer.setup()
+    trainer.follow()
+    world.close()
+    log.info("rank stopped", rank=world.rank)
+
+
 async def serve(settings: TrainerSettings) -> None:
+    from playpen_trainer.distributed import world_from_env
+
     configure_logging(settings.log_level, settings.log_format)
     metrics = TrainerMetrics()
     store = EpisodeStore(settings.data_dir / "episodes.db")
@@ -52,17 +83,26 @@ async def serve(settings: TrainerSettings) -> None:
     training: asyncio.Task | None = None
 
     async def finish_training() -> None:
-        # Let the step in progress finish (its thread cannot be interrupted) before the store closes.
+        # Let the step in progress finish (its thread cannot be interrupted) before the store closes; then the
+        # other ranks stop.
         stopping.set()
         servicer.arrived.set()
         if training is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await training
+        if trainer.world.size > 1 and trainer.model is not None:
+            try:
+                await asyncio.to_thread(trainer.stop_followers)
+                await asyncio.to_thread(trainer.world.close)
+            except RuntimeError as error:  # a rank is gone (gloo and NCCL raise RuntimeErrors)
+                log.error("could not stop the other ranks", error=str(error))
 
     service.on_shutdown(lambda: asyncio.to_thread(store.close))
     service.on_shutdown(finish_training)  # hooks run last-registered first
     service.install_signal_handlers()
     await service.start(ready=False)
+    world, device = await asyncio.to_thread(world_from_env, settings.device, settings.dist_timeout_s)
+    trainer.world, trainer.device = world, device
     await asyncio.to_thread(trainer.setup)
     metrics.version.set(trainer.version)
     metrics.step.set(trainer.step)

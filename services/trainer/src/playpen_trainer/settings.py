@@ -36,6 +36,14 @@ class TrainerSettings(ServiceSettings):
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
     max_grad_norm: float = Field(1.0, gt=0, description="gradient clipping norm")
     torch_threads: int = Field(0, ge=0, description="CPU threads for torch; 0 = torch's default")
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$",
+                        description="auto (the local rank's GPU if CUDA is present, else CPU), cpu, cuda, cuda:N")
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="forward precision: auto = bf16 autocast on a GPU, fp32 on CPU; weights stay fp32")
+    gradient_checkpointing: bool = Field(False, description="recompute activations in the backward (less memory)")
+    parallel: Literal["ddp", "fsdp"] = Field(
+        "ddp", description="under torchrun: ddp (whole model per rank) or fsdp (FSDP2 sharded weights and state)")
+    dist_timeout_s: float = Field(1800.0, gt=0, description="timeout of one collective between ranks, seconds")
     seed: int = Field(0, description="seed of the trainer's random state")
 
     # GRPO

@@ -50,7 +50,7 @@ VALUE_SETS = {
                                             "PodDisruptionBudget": 3, "Service": 6, "StatefulSet": 1}, set()),
     "loop-gpu": ("ci/closed-loop-gpu-values.yaml", {"ConfigMap": 1, "Deployment": 6, "PersistentVolumeClaim": 1,
                                                     "Pod": 1, "PodDisruptionBudget": 3, "PrometheusRule": 1,
-                                                    "Service": 6, "ServiceMonitor": 1, "StatefulSet": 1},
+                                                    "Service": 7, "ServiceMonitor": 1, "StatefulSet": 1},
                  {"models", "playpen-checkpoints-nfs"}),
 }
 # Kubernetes' name limits: Services are DNS-1035 labels (63); a StatefulSet's pods carry a controller-revision-hash
@@ -76,8 +76,15 @@ def ref(obj: dict) -> str:
     return f"{obj.get('kind')}/{obj.get('metadata', {}).get('name')}"
 
 
-def selects(selector: dict, labels: dict) -> bool:
-    return bool(selector) and all(labels.get(key) == value for key, value in selector.items())
+def selects(selector: dict, labels: dict, expressions: list[dict] = ()) -> bool:
+    """A label selector: matchLabels (`selector`) and matchExpressions, as the API server applies them."""
+    def holds(expression: dict) -> bool:
+        key, operator, values = expression["key"], expression["operator"], expression.get("values", [])
+        return {"In": lambda: labels.get(key) in values, "NotIn": lambda: labels.get(key) not in values,
+                "Exists": lambda: key in labels, "DoesNotExist": lambda: key not in labels}[operator]()
+
+    return bool(selector or expressions) and all(labels.get(key) == value for key, value in selector.items()) \
+        and all(holds(expression) for expression in expressions)
 
 
 def lint(chart: Path, values: dict | None) -> tuple[list[str], list[str]]:
@@ -214,7 +221,10 @@ def pods_and_ports(objects: list[dict]) -> list[tuple[dict, dict, set]]:
         for container in template["spec"]["containers"]:
             ports |= {p.get("name") for p in container.get("ports", [])}
             ports |= {p["containerPort"] for p in container.get("ports", [])}
-        result.append((workload, template["metadata"].get("labels", {}), ports))
+        labels = dict(template["metadata"].get("labels", {}))
+        if workload["kind"] == "StatefulSet":
+            labels["apps.kubernetes.io/pod-index"] = "0"  # the controller labels each pod; pod 0 always exists
+        result.append((workload, labels, ports))
     return result
 
 
@@ -270,8 +280,10 @@ def check_service_monitor(monitor: dict, objects: list[dict]) -> list[str]:
     problems = []
     if monitor["apiVersion"] != "monitoring.coreos.com/v1":
         problems.append(f"{ref(monitor)}: apiVersion must be monitoring.coreos.com/v1")
-    selector = monitor.get("spec", {}).get("selector", {}).get("matchLabels", {})
-    services = [s for s in objects if s["kind"] == "Service" and selects(selector, s["metadata"].get("labels", {}))]
+    selector = monitor.get("spec", {}).get("selector", {})
+    services = [s for s in objects if s["kind"] == "Service"
+                and selects(selector.get("matchLabels", {}), s["metadata"].get("labels", {}),
+                            selector.get("matchExpressions", []))]
     if not services:
         problems.append(f"{ref(monitor)}: selects no Service")
     for endpoint in monitor.get("spec", {}).get("endpoints", []):

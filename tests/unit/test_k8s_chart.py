@@ -134,17 +134,25 @@ def test_every_container_is_configured_with_real_settings_of_its_service(rendere
             for spec in workload["spec"]["template"]["spec"]["containers"]:
                 where = f"[{label}] {workload['metadata']['name']}/{spec['name']}"
                 prefix, settings_class = SERVICES[spec["name"]]
-                assert spec.get("command", [f"playpen-{spec['name']}"]) == [f"playpen-{spec['name']}"], where
+                args = spec.get("args", [])
+                if spec.get("command") == ["playpen-trainer-run"] and spec["name"] == "trainer":
+                    # torchrun's flags, `--`, then the trainer's own
+                    launcher, args = args[:args.index("--")], args[args.index("--") + 1:]
+                    assert {a.split("=")[0] for a in launcher} <= TORCHRUN_FLAGS, where
+                else:
+                    assert spec.get("command", [f"playpen-{spec['name']}"]) == [f"playpen-{spec['name']}"], where
                 with monkeypatch.context() as patch:
                     for variable in [v for v in os.environ if v.startswith(prefix)]:
                         patch.delenv(variable)
                     for variable in spec.get("env", []):
+                        if any(f"$({variable['name']})" in arg for arg in spec.get("args", [])):
+                            continue  # only substituted into the command line by the kubelet
                         assert variable["name"].startswith(prefix), f"{where}: {variable['name']}"
                         field = variable["name"].removeprefix(prefix).lower()
                         assert field in settings_class.model_fields, f"{where}: {variable['name']} is no setting"
                         patch.setenv(variable["name"], variable["value"])
                     try:
-                        settings = settings_class(_cli_parse_args=spec.get("args", []), _cli_exit_on_error=False)
+                        settings = settings_class(_cli_parse_args=args, _cli_exit_on_error=False)
                     except Exception as error:  # noqa: BLE001 — any refusal is the finding
                         pytest.fail(f"{where}: {spec.get('args')} refused: {error}")
                 ports = {p["name"]: p["containerPort"] for p in spec["ports"]}
@@ -152,6 +160,36 @@ def test_every_container_is_configured_with_real_settings_of_its_service(rendere
                 assert getattr(settings, "port", None) == ports.get("grpc"), where  # the actor serves no gRPC
                 checked.add(spec["name"])
     assert checked == {"gamemaster", "policy", "trainer", "evaluator", "selfplay"}
+
+
+TORCHRUN_FLAGS = {"--nnodes", "--node-rank", "--master-addr", "--master-port", "--nproc-per-node", "--max-restarts",
+                  "--standalone"}
+
+
+def test_a_multi_pod_trainer_is_one_torchrun_job_that_pod_0_serves(rendered) -> None:
+    objects = rendered["loop-gpu"]
+    trainer = next(o for o in objects if o["kind"] == "StatefulSet")
+    spec = trainer["spec"]
+    assert spec["replicas"] == 2 and spec["podManagementPolicy"] == "Parallel"
+    assert spec["serviceName"] == "playpen-trainer-ranks"
+    main = spec["template"]["spec"]["containers"][0]
+    launcher = dict(a.split("=", 1) for a in main["args"][:main["args"].index("--")] if "=" in a)
+    assert launcher["--nnodes"] == "2" and launcher["--nproc-per-node"] == "4"
+    assert launcher["--master-addr"] == "playpen-trainer-0.playpen-trainer-ranks.playpen.svc"
+    assert launcher["--node-rank"] == "$(PLAYPEN_NODE_RANK)"
+    (rank,) = [e for e in main["env"] if e["name"] == "PLAYPEN_NODE_RANK"]
+    assert rank["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.labels['apps.kubernetes.io/pod-index']"
+    assert main["resources"]["limits"]["nvidia.com/gpu"] in (4, "4")
+    services = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Service"}
+    # Clients reach pod 0 only; the ranks meet through a Service published before they are ready.
+    assert services["playpen-trainer"]["spec"]["selector"]["apps.kubernetes.io/pod-index"] == "0"
+    ranks = services["playpen-trainer-ranks"]["spec"]
+    assert ranks["publishNotReadyAddresses"] is True and ranks["clusterIP"] == "None"
+    assert ranks["ports"][0]["targetPort"] == "rendezvous"
+    # One process per pod by default: the plain trainer, no torchrun.
+    single = next(o for o in rendered["loop"] if o["kind"] == "StatefulSet")
+    assert single["spec"]["replicas"] == 1 and "podManagementPolicy" not in single["spec"]
+    assert single["spec"]["template"]["spec"]["containers"][0]["command"] == ["playpen-trainer"]
 
 
 def test_default_values_deploy_no_closed_loop(rendered) -> None:
@@ -201,7 +239,8 @@ def test_the_trainer_writes_checkpoints_that_every_policy_reads(rendered) -> Non
     for label in LOOP_SETS:
         objects = rendered[label]
         trainer = find(objects, "StatefulSet", "playpen-trainer")
-        assert trainer["spec"]["replicas"] == 1
+        # One pod, or one torchrun job over several whose pod 0 alone writes (see the multi-pod test).
+        assert trainer["spec"]["replicas"] == (2 if label == "loop-gpu" else 1)
         data_dir = flags(trainer["spec"]["template"]["spec"]["containers"][0])["--data-dir"]
         # Its own data (SQLite episode store, state) on a per-pod ReadWriteOnce claim at --data-dir.
         (template,) = trainer["spec"]["volumeClaimTemplates"]
@@ -275,7 +314,8 @@ def test_gpu_model_workloads_land_on_gpu_nodes(rendered) -> None:
     for kind, name in (("StatefulSet", "playpen-trainer"), ("Deployment", "playpen-policy"),
                        ("Deployment", "playpen-policy-rollout"), ("Deployment", "playpen-policy-eval")):
         pod = find(objects, kind, name)["spec"]["template"]["spec"]
-        assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1, name
+        gpus = 4 if kind == "StatefulSet" else 1  # the trainer: four processes per pod
+        assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == gpus, name
         assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}, name
         assert pod["tolerations"][0]["key"] == "nvidia.com/gpu", name
     assert find(objects, "Deployment", "playpen-policy-rollout")["spec"]["replicas"] == 4

@@ -12,6 +12,7 @@ import signal
 import time
 
 import structlog
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from playpen.trainer.v1 import trainer_pb2, trainer_pb2_grpc
 from playpen_common.logging import bound_contextvars, configure_logging
@@ -59,11 +60,35 @@ def follow(settings: TrainerSettings) -> None:
     for number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(number, lambda signum, frame: log.info("stop signal; waiting for rank 0's stop", signal=signum))
     world, device = world_from_env(settings.device, settings.dist_timeout_s)
+    # The first process of every other pod answers the kubelet's probes on the trainer's port (health only): NOT_SERVING
+    # until its model is set up. Processes beside rank 0 in rank 0's pod leave the port to it.
+    health = _health_server(settings.port) if world.local_rank == 0 else None
     trainer = Trainer(settings, None, None, world, device)
     trainer.setup()
+    if health is not None:
+        health[1].set("", health_pb2.HealthCheckResponse.SERVING)
     trainer.follow()
+    if health is not None:
+        health[1].enter_graceful_shutdown()
+        health[0].stop(grace=1).wait()
     world.close()
     log.info("rank stopped", rank=world.rank)
+
+
+def _health_server(port: int):
+    from concurrent.futures import ThreadPoolExecutor
+
+    import grpc
+    from grpc_health.v1 import health
+
+    server = grpc.server(ThreadPoolExecutor(max_workers=2))
+    servicer = health.HealthServicer()
+    servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    bound = server.add_insecure_port(f"[::]:{port}")
+    server.start()
+    log.info("health only", port=bound)
+    return server, servicer
 
 
 async def serve(settings: TrainerSettings) -> None:

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -175,3 +177,39 @@ def test_kill_9_of_one_rank_then_the_job_resumes_training_every_episode_once(mod
     finally:
         assert second.stop() == 0  # a graceful stop of the whole job
     _check_exactly_once(data, expected_steps=6)
+
+
+@pytest.mark.timeout(600)
+def test_two_pods_on_one_machine_form_one_job_and_the_second_answers_health_only(model, tmp_path) -> None:
+    """What the chart runs with trainer.distributed.nodes=2: two launchers (--nnodes 2, --node-rank 0/1) meeting at
+    pod 0's rendezvous port. Pod 1's first process serves the health service (probes), SERVING once set up."""
+    from playpen_common import launcher
+
+    with socket.socket() as probe:  # a free port for the rendezvous (torchrun needs a number, not 0)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    def start_pod(node: int):
+        return start_trainer(
+            f"pod-{node}", tmp_path, model, tmp_path / f"data-{node}", wait_ready=False,
+            launcher_flags=["--nnodes=2", f"--node-rank={node}", "--master-addr=127.0.0.1", f"--master-port={port}",
+                            "--nproc-per-node=1", "--max-restarts=0"])
+
+    # Both at once, as the chart's pods start (podManagementPolicy Parallel): torchrun starts a pod's processes
+    # only once every pod has reached the rendezvous.
+    with ThreadPoolExecutor(2) as pool:
+        starting = [pool.submit(start_pod, node) for node in (1, 0)]
+    pods = [future.result() for future in starting if future.exception() is None]
+    try:
+        assert len(pods) == 2, [str(future.exception()) for future in starting]
+        pod_1, pod_0 = pods
+        launcher.wait_healthy(pod_0.target, timeout=180)
+        launcher.wait_healthy(pod_1.target, timeout=60)
+        assert "playpen.trainer.v1.TrainerService" not in pod_1.log()  # health only
+        submit(pod_0.target, groups(2, prefix="n"))
+        wait_for(lambda: status(pod_0.target).latest_version == 2, timeout=180)
+        assert sorted(rank_pids(pod_0)) == [0] and sorted(rank_pids(pod_1)) == [1]
+    finally:
+        codes = [pod.stop() for pod in reversed(pods)]  # pod 0 first: it tells pod 1 to stop
+    assert codes == [0, 0]
+    assert not (tmp_path / "data-1").exists()  # only pod 0 keeps data

@@ -14,10 +14,14 @@ from playpen_common import launcher
 
 
 def start_trainer(name: str, workdir: Path, model: Path, data_dir: Path, *flags: str,
-                  env: dict[str, str] | None = None, wait_ready: bool = True, processes: int = 1) -> launcher.Service:
-    """The trainer service; with processes > 1, a torchrun job of that many ranks on gloo (rank 0 serves)."""
+                  env: dict[str, str] | None = None, wait_ready: bool = True, processes: int = 1,
+                  launcher_flags: list[str] | None = None) -> launcher.Service:
+    """The trainer service; with processes > 1, a torchrun job of that many ranks on gloo (rank 0 serves); with
+    `launcher_flags`, playpen-trainer-run with exactly those torchrun flags."""
     command = ["playpen-trainer"] if processes == 1 else [
         "playpen-trainer-run", "--standalone", f"--nproc-per-node={processes}", "--max-restarts=0", "--"]
+    if launcher_flags is not None:
+        command = ["playpen-trainer-run", *launcher_flags, "--"]
     return launcher.start(name, [*command, "--base-model", str(model), "--data-dir", str(data_dir),
                                  "--group-size", "2", "--groups-per-step", "1", "--torch-threads", "1",
                                  "--lr", "1e-3", "--max-staleness", "1000", *flags],

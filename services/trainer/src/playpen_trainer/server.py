@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import time
 
@@ -59,10 +60,11 @@ def follow(settings: TrainerSettings) -> None:
     configure_logging(settings.log_level, settings.log_format)
     for number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(number, lambda signum, frame: log.info("stop signal; waiting for rank 0's stop", signal=signum))
+    # The first process of every other pod answers the kubelet's probes on the trainer's port (health only):
+    # NOT_SERVING while it meets the other ranks and sets up its model. Processes beside rank 0 in rank 0's pod
+    # leave the port to it.
+    health = _health_server(settings.port) if int(os.environ.get("LOCAL_RANK", "0")) == 0 else None
     world, device = world_from_env(settings.device, settings.dist_timeout_s)
-    # The first process of every other pod answers the kubelet's probes on the trainer's port (health only): NOT_SERVING
-    # until its model is set up. Processes beside rank 0 in rank 0's pod leave the port to it.
-    health = _health_server(settings.port) if world.local_rank == 0 else None
     trainer = Trainer(settings, None, None, world, device)
     trainer.setup()
     if health is not None:
@@ -87,7 +89,8 @@ def _health_server(port: int):
     health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
     bound = server.add_insecure_port(f"[::]:{port}")
     server.start()
-    log.info("health only", port=bound)
+    # The announcement every service makes once its ports are bound (the launcher reads it); health only here.
+    log.info("serving", service="trainer", port=bound, metrics_port=-1, services=[health.SERVICE_NAME], ready=False)
     return server, servicer
 
 

@@ -32,6 +32,8 @@ class PolicySettings(ServiceSettings):
     memory_fraction: float = Field(
         0.0, ge=0, le=1, description="share of memory for weights + KV cache (vLLM's gpu_memory_utilization; "
                                      "on CPU a share of host memory); 0 = 0.3 on CPU, 0.9 on CUDA")
+    tensor_parallel_size: int = Field(
+        1, ge=1, description="GPUs the engine shards the model over (vLLM's tensor_parallel_size); CUDA only")
     cpu_kv_cache_gib: int = Field(
         2, ge=1, description="CPU only: KV cache size, whole GiB (vLLM's VLLM_CPU_KVCACHE_SPACE, which wins if "
                              "set); vLLM's own default takes a share of all memory and makes first requests slow")

@@ -129,6 +129,10 @@ class GrpcService:
         for drain in self._drain_hooks:
             drain()
         await self.health.enter_graceful_shutdown()
+        if self.settings.drain_notice_s:
+            # Calls the transport has taken in but no handler has picked up when the server stops are cancelled
+            # (CANCELLED at the client, not UNAVAILABLE): give health-checking clients time to stop sending first.
+            await asyncio.sleep(self.settings.drain_notice_s)
         await self.server.stop(self.settings.grace_period_s)
         for hook in reversed(self._shutdown_hooks):
             try:

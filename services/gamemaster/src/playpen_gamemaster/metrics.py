@@ -26,7 +26,7 @@ class GameMasterMetrics(ServiceMetrics):
                                                ["game"], buckets=(*_LATENCY_BUCKETS, 300, 600))
         self.in_flight = self.gauge("episodes_in_flight", "Episodes being played right now")
         self.policy_retries = self.counter(
-            "policy_retries_total", "Policy calls asked again on another replica after UNAVAILABLE (died, draining)",
+            "policy_retries_total", "Policy calls asked again on another replica (it died, drained or stopped)",
             ["role"])
         self.retried_turn_latency = self.histogram(
             "retried_turn_latency_seconds", "Time to obtain one policy reply that needed a retry, all attempts",

@@ -2,8 +2,8 @@
 
 A policy target may name several replicas (a list, or a headless Service's DNS name): the channel balances
 turns over the replicas whose health says SERVING — so none that is still catching up with its checkpoint
-source, and none that drains — and a turn whose replica died or drained under it (UNAVAILABLE: no reply was
-produced, so asking again is safe) is asked again, on another replica, within a bounded number of attempts and
+source, and none that drains — and a turn whose replica died or drained under it (UNAVAILABLE or CANCELLED: no
+reply was produced, so asking again is safe) is asked again, on another replica, within a bounded number of attempts and
 seconds. Every other failure ends the episode as an infrastructure failure, as before.
 """
 
@@ -22,10 +22,15 @@ from playpen_common.errors import InvalidArgument
 from playpen_gamemaster.metrics import GameMasterMetrics
 from playpen_games.engine.runner import ContextExceeded, Reply, ReplyError, Request
 
+# Generate has no side effects, so asking again is safe whenever no reply came: UNAVAILABLE (the replica died, is
+# unreachable or refuses as it drains) and CANCELLED, which the game master never causes itself (a cancelled episode
+# ends its task with CancelledError instead) — it is a stopping server dropping a call it had not started.
+RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED})
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How often, and for how long, one turn is asked again after UNAVAILABLE."""
+    """How often, and for how long, one turn is asked again after a RETRYABLE status."""
 
     attempts: int = 4
     budget_s: float = 60.0
@@ -65,7 +70,7 @@ class ChannelPool:
 
 
 class PolicyResponder:
-    """Asks a PolicyService for each turn, again on UNAVAILABLE within `retry`; any other failure, or retries
+    """Asks a PolicyService for each turn, again on RETRYABLE statuses within `retry`; any other failure, or retries
     spent, is an infrastructure failure of the episode. Each attempt has its own deadline of `timeout_s`."""
 
     def __init__(self, stub: policy_pb2_grpc.PolicyServiceStub, name: str,
@@ -82,7 +87,7 @@ class PolicyResponder:
             except grpc.aio.AioRpcError as error:
                 retry_at = time.monotonic() - started + self._retry.backoff_s(attempt)
                 last = attempt + 1 >= self._retry.attempts or retry_at > self._retry.budget_s
-                if error.code() != grpc.StatusCode.UNAVAILABLE or last:
+                if error.code() not in RETRYABLE or last:
                     raise
                 if self._metrics is not None:
                     self._metrics.policy_retries.labels(role=role).inc()

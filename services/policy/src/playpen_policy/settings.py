@@ -18,6 +18,9 @@ class PolicySettings(ServiceSettings):
     port: int = Field(grpc_port("policy"), ge=0, le=65535, description="gRPC port; 0 picks a free one")
     metrics_port: int = Field(metrics_port("policy"), ge=-1, le=65535,
                               description="Prometheus /metrics HTTP port; 0 picks a free one, -1 disables")
+    drain_notice_s: float = Field(
+        1.0, ge=0, description="on SIGTERM, how long health says NOT_SERVING (and new Generate calls get UNAVAILABLE) "
+                               "before the server stops taking calls, so that clients move to other replicas, s")
     backend: Literal["vllm", "scripted"] = Field("vllm", description="engine behind the API")
     model: str = Field(default_factory=lambda: str(default_model_dir()),
                        description="HF model directory (or a model id in the local HF cache)")

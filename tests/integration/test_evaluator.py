@@ -11,22 +11,19 @@ import asyncio
 import json
 import math
 import threading
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from playpen.common.v1 import checkpoint_pb2
 from playpen.evaluator.v1 import evaluator_pb2, evaluator_pb2_grpc
 from playpen.policy.v1 import policy_pb2, policy_pb2_grpc
 from playpen.trainer.v1 import trainer_pb2, trainer_pb2_grpc
 from playpen_common import launcher
-from playpen_common.checkpoints import commit_manifest, version_dir
 from playpen_games import clemscore
+from tests.integration.helpers import checkpoint, scrape, total, wait_until
 
 SLOW_S = 1.5  # a slow reply, under the game master's policy deadline
 SCRIPT = {"rules": [
@@ -43,35 +40,8 @@ GAMES = ("--seen-games", "taboo,referencegame", "--unseen-games", "wordle", "--i
 MARGIN = 1.0
 
 
-def checkpoint(root: Path, version: int) -> checkpoint_pb2.CheckpointRef:
-    directory = version_dir(root, version)
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "model.safetensors").write_bytes(f"weights of version {version}".encode())
-    return commit_manifest(directory, checkpoint_pb2.CheckpointRef(
-        version=version, kind=checkpoint_pb2.CHECKPOINT_KIND_FULL, step=10 * version))
-
-
-def scrape(service: launcher.Service) -> dict[str, float]:
-    """Every sample of a service's /metrics as 'name{label="value",...}' -> value."""
-    text = urllib.request.urlopen(f"http://localhost:{service.metrics_port}/metrics", timeout=10).read().decode()
-    samples = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
-            samples[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
-    return samples
-
-
 def episodes_played(gamemaster: launcher.Service) -> float:
-    return sum(v for k, v in scrape(gamemaster).items() if k.startswith("playpen_gamemaster_episodes_total{"))
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+    return total(scrape(gamemaster), "playpen_gamemaster_episodes_total{")
 
 
 def policy_version(target: str) -> int:

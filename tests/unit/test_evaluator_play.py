@@ -78,6 +78,10 @@ class Policy:
         self.version = request.checkpoint.version
         return policy_pb2.LoadWeightsResponse(policy_version=self.version)
 
+    async def each(self, call):
+        """As playpen_common.replicas.Replicas.each, for a target of one replica."""
+        return {"fake:1": await call(self)}
+
 
 def ref(version: int) -> checkpoint_pb2.CheckpointRef:
     checkpoint = checkpoint_pb2.CheckpointRef(version=version, kind=checkpoint_pb2.CHECKPOINT_KIND_FULL)
@@ -200,3 +204,29 @@ async def test_unseen_games_default_to_every_non_training_game_and_an_empty_list
     # A held-out game without instances in the evaluated split is left out rather than failing every request.
     test_split = GameCatalog(listing, EvaluatorSettings(_cli_parse_args=[], state_dir=tmp_path, split="test"))
     assert test_split.default.groups == {"taboo": "seen", "wordle": "seen"}
+
+
+class PolicyReplicas:
+    """Several eval policy replicas behind one target; `lagging` ones report another version after loading."""
+
+    def __init__(self, count: int, lagging: frozenset[int] = frozenset()):
+        self.replicas = [Policy() for _ in range(count)]
+        self._lagging = lagging
+
+    async def each(self, call):
+        replies = {f"10.0.0.{i}:50055": await call(replica) for i, replica in enumerate(self.replicas)}
+        for i in self._lagging:
+            replies[f"10.0.0.{i}:50055"] = policy_pb2.LoadWeightsResponse(policy_version=0)
+        return replies
+
+
+async def test_every_eval_policy_replica_loads_the_evaluated_checkpoint(tmp_path) -> None:
+    policies = PolicyReplicas(3)
+    evaluator = await evaluator_for(tmp_path, GameMaster(lambda game, instance, attempt: COMPLETED), policies)
+    await evaluator.evaluate(ref(1), "validation", [], "grpo")
+    assert [(p.version, p.loads) for p in policies.replicas] == [(1, 1)] * 3
+
+    stuck = await evaluator_for(tmp_path / "stuck", GameMaster(lambda game, instance, attempt: COMPLETED),
+                                PolicyReplicas(3, lagging=frozenset({2})))
+    with pytest.raises(FailedPrecondition, match=r"the eval policy at 10\.0\.0\.2:50055 reports version 0"):
+        await stuck.evaluate(ref(1), "validation", [], "grpo")

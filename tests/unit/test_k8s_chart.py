@@ -531,6 +531,30 @@ def test_every_multi_replica_workload_has_a_disruption_budget(tmp_path) -> None:
                 workload["metadata"]["name"]
 
 
+def test_policy_replicas_sit_behind_headless_services_and_vllm_sizing_reaches_the_engine(tmp_path) -> None:
+    values = {"closedLoop": {"enabled": True}, "policy": {
+        "replicas": 3, "gpus": 2, "tensorParallelSize": 2, "gpuMemoryUtilization": 0.85,
+        "rollout": {"replicas": 5, "gpus": 1, "tensorParallelSize": 1}}}
+    result = check_values(tmp_path, values)
+    assert result.returncode == 0, result.stdout + result.stderr
+    objects = json.loads((tmp_path / "rendered" / "values.json").read_text())
+    for name, replicas, tensor_parallel in (("playpen-policy", 3, 2), ("playpen-policy-rollout", 5, 1)):
+        assert find(objects, "Deployment", name)["spec"]["replicas"] == replicas
+        # Headless: DNS answers with every ready pod, and the clients' round_robin spreads the calls over them.
+        assert find(objects, "Service", name)["spec"]["clusterIP"] == "None"
+        options = PolicySettings(_cli_parse_args=container(objects, "Deployment", name)["args"])
+        assert (options.tensor_parallel_size, options.memory_fraction) == (tensor_parallel, 0.85)
+    assert find(objects, "Deployment", "playpen-policy-eval")["spec"]["replicas"] == 1
+    actor = SelfPlaySettings(_cli_parse_args=container(objects, "Deployment", "playpen-selfplay")["args"])
+    assert actor.policy == service_address(objects, "playpen-policy-rollout")
+
+    values["policy"]["rollout"]["tensorParallelSize"] = 2
+    refused = check_values(tmp_path, values)
+    assert refused.returncode != 0
+    assert "policy rollout: tensorParallelSize 2 needs as many GPUs per pod, it has gpus=1" in refused.stdout + \
+        refused.stderr
+
+
 def test_the_kustomize_overlays_equal_the_chart_and_drift_is_caught(tmp_path) -> None:
     script = REPO_ROOT / "scripts" / "kustomize_sync.py"
     out = shutil.copytree(REPO_ROOT / "k8s" / "kustomize", tmp_path / "kustomize")

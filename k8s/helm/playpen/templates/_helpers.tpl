@@ -219,6 +219,12 @@ component's `enabled` can then leave one out.
 {{- if not (hasPrefix "/models/" .Values.model.path) -}}
 {{- fail (printf "model.path must be a directory under /models/, not %q" .Values.model.path) -}}
 {{- end -}}
+{{- range $role := (include "playpen.policyRoles" . | fromJson).roles -}}
+{{- $policy := $role.values -}}
+{{- if and (eq $policy.backend "vllm") $policy.gpus (gt (int $policy.tensorParallelSize) (int $policy.gpus)) -}}
+{{- fail (printf "policy %s: tensorParallelSize %d needs as many GPUs per pod, it has gpus=%d" $role.role (int $policy.tensorParallelSize) (int $policy.gpus)) -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 
 {{/*

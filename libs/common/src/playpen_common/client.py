@@ -4,21 +4,29 @@ Retries are declared once, in the channel's service config, and only for UNAVAIL
 not reachable or is starting): every other failure is the caller's to handle. Every call still needs
 its own timeout. Calls are balanced round-robin over every address the name resolves to, so one channel
 to a headless Kubernetes Service spreads its load over all ready replicas.
+
+A target is anything gRPC resolves (`host:port`, `dns:///policy-rollout-headless:50052`, `ipv4:a:p,b:p`) or a
+list of `host:port,host:port`, resolved here once into one `ipv4:`/`ipv6:` target. With `health_checked`, the
+channel watches each address's grpc.health.v1 status and round_robin sends nothing to one that reports
+NOT_SERVING: a replica still catching up with its checkpoint source, or draining after SIGTERM.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import socket
 
 import grpc
 
 DEFAULT_MAX_MESSAGE_BYTES = 64 << 20
+SCHEMES = ("dns:", "ipv4:", "ipv6:", "unix:", "unix-abstract:", "vsock:")
 
 
-def retry_service_config(max_attempts: int = 4) -> str:
-    return json.dumps({
-        "loadBalancingConfig": [{"round_robin": {}}],
-        "methodConfig": [{
+def retry_service_config(max_attempts: int = 4, *, health_checked: bool = False) -> str:
+    config: dict = {"loadBalancingConfig": [{"round_robin": {}}]}
+    if max_attempts > 1:
+        config["methodConfig"] = [{
             "name": [{}],
             "retryPolicy": {
                 "maxAttempts": max_attempts,
@@ -27,26 +35,85 @@ def retry_service_config(max_attempts: int = 4) -> str:
                 "backoffMultiplier": 2,
                 "retryableStatusCodes": ["UNAVAILABLE"],
             },
-        }],
-    })
+        }]
+    if health_checked:
+        # "" is the server's overall status, which GrpcService sets for startup, readiness and drain.
+        config["healthCheckConfig"] = {"serviceName": ""}
+    return json.dumps(config)
 
 
-def channel_options(max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, retries: int = 4) -> list[tuple]:
+def channel_options(max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, retries: int = 4, *,
+                    health_checked: bool = False) -> list[tuple]:
     return [
         ("grpc.max_send_message_length", max_message_bytes),
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.keepalive_time_ms", 30_000),
         ("grpc.keepalive_timeout_ms", 10_000),
         ("grpc.enable_retries", 1 if retries > 1 else 0),
-        ("grpc.service_config", retry_service_config(retries)),
+        ("grpc.service_config", retry_service_config(retries, health_checked=health_checked)),
     ]
 
 
+def _split_host_port(address: str) -> tuple[str, int]:
+    host, colon, port = address.strip().rpartition(":")
+    if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{address.strip()!r} is not host:port")
+    return host.strip("[]"), int(port)
+
+
+def _ips(host: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    try:
+        return [ipaddress.ip_address(host)]
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        raise ValueError(f"cannot resolve {host!r}: {error.strerror}") from None
+    return list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos))
+
+
+def resolve_target(target: str) -> str:
+    """`target` as gRPC takes it. A list `host:port,host:port` (no scheme) becomes one ipv4: (or ipv6:) target
+    with an address per entry — IPv4 where every host has one; ValueError for a malformed or unresolvable one."""
+    target = target.strip()
+    if not target:
+        raise ValueError("the target is empty")
+    if target.startswith(SCHEMES) or "," not in target:
+        return target
+    entries = [_split_host_port(address) for address in target.split(",") if address.strip()]
+    resolved = [(_ips(host), port) for host, port in entries]
+    for version, scheme in ((4, "ipv4"), (6, "ipv6")):
+        picked = [(next((ip for ip in ips if ip.version == version), None), port) for ips, port in resolved]
+        if all(ip is not None for ip, _ in picked):
+            brackets = "[{}]" if version == 6 else "{}"
+            return f"{scheme}:" + ",".join(f"{brackets.format(ip)}:{port}" for ip, port in picked)
+    raise ValueError(f"the addresses of {target!r} mix IPv4-only and IPv6-only hosts")
+
+
+def replica_addresses(target: str) -> list[str]:
+    """Every address `target` names now, each a `host:port` target of its own — for calls that must reach each
+    replica (loading weights) rather than any one. A DNS name counts one address per IP it resolves to."""
+    resolved = resolve_target(target)
+    for scheme in ("ipv4:", "ipv6:"):
+        if resolved.startswith(scheme):
+            return resolved[len(scheme):].split(",")
+    name = resolved.removeprefix("dns:").lstrip("/")
+    if "/" in name:  # dns://authority/name:port
+        name = name.split("/", 1)[1]
+    if resolved.startswith(SCHEMES) and not resolved.startswith("dns:"):
+        return [resolved]
+    host, port = _split_host_port(name)
+    return [f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}" for ip in _ips(host)]
+
+
 def aio_channel(target: str, *, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
-                retries: int = 4) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(target, options=channel_options(max_message_bytes, retries))
+                retries: int = 4, health_checked: bool = False) -> grpc.aio.Channel:
+    return grpc.aio.insecure_channel(resolve_target(target), options=channel_options(
+        max_message_bytes, retries, health_checked=health_checked))
 
 
 def sync_channel(target: str, *, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
-                 retries: int = 4) -> grpc.Channel:
-    return grpc.insecure_channel(target, options=channel_options(max_message_bytes, retries))
+                 retries: int = 4, health_checked: bool = False) -> grpc.Channel:
+    return grpc.insecure_channel(resolve_target(target), options=channel_options(
+        max_message_bytes, retries, health_checked=health_checked))

@@ -61,6 +61,7 @@ class GrpcService:
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self._service_names: list[str] = []
         self._shutdown_hooks: list[ShutdownHook] = []
+        self._drain_hooks: list[Callable[[], None]] = []
         self._stopped = asyncio.Event()
         self._stopping = False
         self.port = 0
@@ -76,6 +77,10 @@ class GrpcService:
 
     def on_shutdown(self, hook: ShutdownHook) -> None:
         self._shutdown_hooks.append(hook)
+
+    def on_drain(self, hook: Callable[[], None]) -> None:
+        """Called first thing on stop, before health turns NOT_SERVING: calls that still arrive are refused."""
+        self._drain_hooks.append(hook)
 
     async def set_serving(self, serving: bool) -> None:
         status = (health_pb2.HealthCheckResponse.SERVING if serving
@@ -121,7 +126,13 @@ class GrpcService:
             return
         self._stopping = True
         log.info("draining", service=self.name, reason=reason, grace_s=self.settings.grace_period_s)
+        for drain in self._drain_hooks:
+            drain()
         await self.health.enter_graceful_shutdown()
+        if self.settings.drain_notice_s:
+            # Calls the transport has taken in but no handler has picked up when the server stops are cancelled
+            # (CANCELLED at the client, not UNAVAILABLE): give health-checking clients time to stop sending first.
+            await asyncio.sleep(self.settings.drain_notice_s)
         await self.server.stop(self.settings.grace_period_s)
         for hook in reversed(self._shutdown_hooks):
             try:

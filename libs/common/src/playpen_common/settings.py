@@ -39,6 +39,9 @@ class ServiceSettings(CommandSettings):
     port_file: Path | None = Field(
         None, description="after binding, write {'grpc_port', 'metrics_port'} as JSON here (for tests)")
     grace_period_s: float = Field(10.0, ge=0, description="on SIGTERM, how long in-flight calls may finish, s")
+    drain_notice_s: float = Field(
+        0.0, ge=0, description="on SIGTERM, how long health says NOT_SERVING (and new calls get UNAVAILABLE) before "
+                               "the server stops taking calls, so that health-checking clients move on first, s")
     max_message_bytes: int = Field(64 << 20, ge=1 << 20, description="largest gRPC message, bytes")
     max_concurrent_rpcs: int = Field(1024, ge=1, description="RPCs served at once before new ones are refused")
     keepalive_time_s: float = Field(30.0, gt=0, description="interval of HTTP/2 keepalive pings, seconds")

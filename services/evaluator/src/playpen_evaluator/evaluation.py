@@ -26,6 +26,7 @@ from playpen.gamemaster.v1 import gamemaster_pb2, gamemaster_pb2_grpc
 from playpen.policy.v1 import policy_pb2, policy_pb2_grpc
 from playpen_common.errors import FailedPrecondition, InvalidArgument, NotReady, PlaypenError
 from playpen_common.logging import bound_contextvars
+from playpen_common.replicas import Replicas
 from playpen_evaluator import scoring
 from playpen_evaluator.games import GameCatalog, GameSet
 from playpen_evaluator.metrics import EvaluatorMetrics
@@ -56,7 +57,8 @@ def same_files(a: checkpoint_pb2.CheckpointRef, b: checkpoint_pb2.CheckpointRef)
 
 class Evaluator:
     def __init__(self, settings: EvaluatorSettings, store: ResultStore, serving: Serving, metrics: EvaluatorMetrics,
-                 gamemaster: gamemaster_pb2_grpc.GameMasterServiceStub, policy: policy_pb2_grpc.PolicyServiceStub):
+                 gamemaster: gamemaster_pb2_grpc.GameMasterServiceStub,
+                 policy: Replicas[policy_pb2_grpc.PolicyServiceStub]):
         self.settings, self.store, self.serving, self.metrics = settings, store, serving, metrics
         self._gamemaster, self._policy = gamemaster, policy
         self.catalog: GameCatalog | None = None
@@ -170,23 +172,30 @@ class Evaluator:
     # ------------------------------------------------------------------------------------------ the eval policy
 
     async def _load(self, checkpoint: checkpoint_pb2.CheckpointRef) -> None:
+        """Into every replica the eval policy target names (a list or a headless Service: each must serve it)."""
         timeout = self.settings.rpc_timeout_s
         try:
             if checkpoint.version == 0:
-                status = await self._policy.GetStatus(policy_pb2.GetStatusRequest(), timeout=timeout)
-                if status.policy_version != 0:
-                    raise FailedPrecondition(
-                        f"the eval policy serves version {status.policy_version}; the base model (version 0) can "
-                        "only be evaluated by an eval policy that has loaded no checkpoint (restart it)")
+                statuses = await self._policy.each(
+                    lambda stub: stub.GetStatus(policy_pb2.GetStatusRequest(), timeout=timeout))
+                for address, status in statuses.items():
+                    if status.policy_version != 0:
+                        raise FailedPrecondition(
+                            f"the eval policy at {address} serves version {status.policy_version}; the base model "
+                            "(version 0) can only be evaluated by an eval policy that has loaded no checkpoint "
+                            "(restart it)")
                 return
-            loaded = await self._policy.LoadWeights(policy_pb2.LoadWeightsRequest(checkpoint=checkpoint),
-                                                    timeout=self.settings.load_timeout_s)
+            request = policy_pb2.LoadWeightsRequest(checkpoint=checkpoint)
+            loaded = await self._policy.each(
+                lambda stub: stub.LoadWeights(request, timeout=self.settings.load_timeout_s))
         except grpc.aio.AioRpcError as error:
             raise downstream(error, f"eval policy, loading version {checkpoint.version}") from None
-        if loaded.policy_version != checkpoint.version:
-            raise FailedPrecondition(f"the eval policy reports version {loaded.policy_version} after loading "
-                                     f"{checkpoint.version}")
-        log.info("checkpoint loaded into the eval policy", seconds=round(loaded.load_s, 2))
+        for address, reply in loaded.items():
+            if reply.policy_version != checkpoint.version:
+                raise FailedPrecondition(f"the eval policy at {address} reports version {reply.policy_version} "
+                                         f"after loading {checkpoint.version}")
+        log.info("checkpoint loaded into the eval policy", replicas=len(loaded),
+                 seconds=round(max(reply.load_s for reply in loaded.values()), 2))
 
     # ------------------------------------------------------------------------------------------ playing
 

@@ -14,6 +14,7 @@ from playpen.policy.v1 import policy_pb2_grpc
 from playpen.trainer.v1 import trainer_pb2_grpc
 from playpen_common.client import aio_channel
 from playpen_common.logging import configure_logging
+from playpen_common.replicas import Replicas
 from playpen_common.server import GrpcService
 from playpen_evaluator.evaluation import Evaluator
 from playpen_evaluator.follow import TrainerFollower
@@ -33,10 +34,13 @@ async def serve(settings: EvaluatorSettings) -> None:
     store = ResultStore(settings.store_path)
     serving = Serving(await asyncio.to_thread(store.serving))
     metrics.serving_version.set(serving.version)
-    channels = [aio_channel(target, max_message_bytes=settings.max_message_bytes)
-                for target in (settings.gamemaster_target, settings.eval_policy_target)]
-    evaluator = Evaluator(settings, store, serving, metrics, gamemaster_pb2_grpc.GameMasterServiceStub(channels[0]),
-                          policy_pb2_grpc.PolicyServiceStub(channels[1]))
+    gamemaster = aio_channel(settings.gamemaster_target, max_message_bytes=settings.max_message_bytes)
+    # Every eval policy replica loads each evaluated checkpoint; the game master spreads the turns over them.
+    policies = Replicas(settings.eval_policy_target, policy_pb2_grpc.PolicyServiceStub,
+                        max_message_bytes=settings.max_message_bytes)
+    evaluator = Evaluator(settings, store, serving, metrics, gamemaster_pb2_grpc.GameMasterServiceStub(gamemaster),
+                          policies)
+    channels = [gamemaster]
     service = GrpcService("evaluator", settings, metrics)
     service.add(evaluator_pb2_grpc.add_EvaluatorServiceServicer_to_server, EvaluatorServicer(evaluator),
                 SERVICE_NAME)
@@ -50,6 +54,7 @@ async def serve(settings: EvaluatorSettings) -> None:
         await evaluator.close()
         for channel in channels:
             await channel.close()
+        await policies.close()
         await asyncio.to_thread(store.close)
 
     service.on_shutdown(release)

@@ -35,8 +35,8 @@ class EvaluatorSettings(ServiceSettings):
     gamemaster_target: str = Field(local_target("gamemaster"), description="host:port of the GameMasterService")
     eval_policy_target: str = Field(
         f"localhost:{EVAL_POLICY_PORT}",
-        description="host:port of the evaluator's own PolicyService (it loads every evaluated checkpoint there; "
-                    "never a serving replica)")
+        description="the evaluator's own PolicyService: host:port, a list host:port,host:port or dns:///name:port "
+                    "of its replicas (it loads every evaluated checkpoint into each; never a serving replica)")
     follow_trainer: str = Field("", description="host:port of a TrainerService whose checkpoints to evaluate as "
                                                 "they commit (empty: evaluate on request only)")
     follow_label: str = Field("grpo", description="label of the results of followed checkpoints (one committed "

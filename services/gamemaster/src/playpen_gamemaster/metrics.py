@@ -25,6 +25,12 @@ class GameMasterMetrics(ServiceMetrics):
         self.episode_duration = self.histogram("episode_duration_seconds", "Wall-clock time of one episode",
                                                ["game"], buckets=(*_LATENCY_BUCKETS, 300, 600))
         self.in_flight = self.gauge("episodes_in_flight", "Episodes being played right now")
+        self.policy_retries = self.counter(
+            "policy_retries_total", "Policy calls asked again on another replica (it died, drained or stopped)",
+            ["role"])
+        self.retried_turn_latency = self.histogram(
+            "retried_turn_latency_seconds", "Time to obtain one policy reply that needed a retry, all attempts",
+            buckets=_LATENCY_BUCKETS)
 
     def record(self, result: EpisodeResult) -> None:
         game = result.game.name

@@ -14,7 +14,7 @@ from playpen_common.logging import bound_contextvars
 from playpen_gamemaster.convert import episode_message, unbuilt_episode
 from playpen_gamemaster.metrics import GameMasterMetrics
 from playpen_gamemaster.plan import EpisodeJob, build_plan
-from playpen_gamemaster.players import ChannelPool, PolicyResponder
+from playpen_gamemaster.players import ChannelPool, PolicyResponder, RetryPolicy
 from playpen_gamemaster.settings import GameMasterSettings
 from playpen_games.engine import GameDefinitionError
 from playpen_games.engine.runner import EpisodeStatus, play_episode
@@ -37,6 +37,7 @@ class GameMasterServicer(gamemaster_pb2_grpc.GameMasterServiceServicer):
         self._channels = ChannelPool(settings.max_message_bytes)
         self._slots = asyncio.Semaphore(settings.max_concurrent_episodes)
         self._expert = ExpertResponder()
+        self._retry = RetryPolicy(attempts=settings.policy_attempts, budget_s=settings.policy_retry_budget_s)
 
     async def close(self) -> None:
         await self._channels.close()
@@ -65,10 +66,11 @@ class GameMasterServicer(gamemaster_pb2_grpc.GameMasterServiceServicer):
         backend = config.WhichOneof("backend")
         if backend == "policy":
             if not config.policy.target:
-                raise InvalidArgument("a policy player needs a target (host:port)")
+                raise InvalidArgument("a policy player needs a target (host:port, host:port,host:port or dns:///name:port)")
             name = config.policy.name or config.policy.target
             stub = self._channels.stub(config.policy.target)
-            return PolicyResponder(stub, name, config.sampling, self._settings.policy_timeout_s), name
+            return PolicyResponder(stub, name, config.sampling, self._settings.policy_timeout_s,
+                                   retry=self._retry, metrics=self._metrics), name
         if backend == "builtin":
             if config.builtin not in BUILTIN_PLAYERS:
                 raise InvalidArgument(f"unknown builtin player {config.builtin!r}; builtin players: "

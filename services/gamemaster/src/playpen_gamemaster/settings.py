@@ -25,4 +25,8 @@ class GameMasterSettings(ServiceSettings):
         None, description="official instance version to offer (e.g. 1.6); newest when unset")
     max_concurrent_episodes: int = Field(64, description="episodes in flight across all PlayEpisodes calls")
     policy_timeout_s: float = Field(120.0, description="deadline of one Policy.Generate call, seconds")
+    policy_attempts: int = Field(
+        4, ge=1, description="tries of one turn in all when a policy replica is unavailable (died, draining)")
+    policy_retry_budget_s: float = Field(
+        60.0, ge=0, description="no turn is tried again once this many seconds have passed since it was first asked")
     max_reply_chars: int = Field(32_768, description="longest reply accepted from a player, characters")

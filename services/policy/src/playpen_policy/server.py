@@ -40,6 +40,7 @@ async def serve(settings: PolicySettings) -> None:
     service = GrpcService("policy", settings, metrics)
     service.add(policy_pb2_grpc.add_PolicyServiceServicer_to_server, servicer, SERVICE_NAME)
     service.on_shutdown(backend.close)
+    service.on_drain(servicer.drain)
     service.install_signal_handlers()
     await service.start(ready=False)
     follower_task: asyncio.Task | None = None

@@ -52,9 +52,15 @@ class PolicyServicer(policy_pb2_grpc.PolicyServiceServicer):
         self._metrics.version.set(self._backend.version)
         self._metrics.queued.set_function(lambda: getattr(self._backend, "queued", 0))
 
+    def drain(self) -> None:
+        """SIGTERM: calls in flight finish; one that still arrives gets UNAVAILABLE, which callers retry elsewhere."""
+        self._state = policy_pb2.SERVING_STATE_DRAINING
+
     async def Generate(self, request, context):
         if self._state == policy_pb2.SERVING_STATE_STARTING:
             raise NotReady("the model is still loading")
+        if self._state == policy_pb2.SERVING_STATE_DRAINING:
+            raise NotReady("this replica is draining")
         validate_generate(request, self._max_prompt_chars)
         started = time.perf_counter()
         self._running += 1
@@ -88,7 +94,8 @@ class PolicyServicer(policy_pb2_grpc.PolicyServiceServicer):
             try:
                 await self._backend.load(checkpoint)
             finally:
-                self._state = previous
+                if self._state == policy_pb2.SERVING_STATE_RELOADING:  # not draining meanwhile
+                    self._state = previous
         seconds = time.perf_counter() - started
         self._metrics.reload.observe(seconds)
         self._metrics.version.set(self._backend.version)

@@ -18,6 +18,9 @@ class PolicySettings(ServiceSettings):
     port: int = Field(grpc_port("policy"), ge=0, le=65535, description="gRPC port; 0 picks a free one")
     metrics_port: int = Field(metrics_port("policy"), ge=-1, le=65535,
                               description="Prometheus /metrics HTTP port; 0 picks a free one, -1 disables")
+    drain_notice_s: float = Field(
+        1.0, ge=0, description="on SIGTERM, how long health says NOT_SERVING (and new Generate calls get UNAVAILABLE) "
+                               "before the server stops taking calls, so that clients move to other replicas, s")
     backend: Literal["vllm", "scripted"] = Field("vllm", description="engine behind the API")
     model: str = Field(default_factory=lambda: str(default_model_dir()),
                        description="HF model directory (or a model id in the local HF cache)")
@@ -32,6 +35,8 @@ class PolicySettings(ServiceSettings):
     memory_fraction: float = Field(
         0.0, ge=0, le=1, description="share of memory for weights + KV cache (vLLM's gpu_memory_utilization; "
                                      "on CPU a share of host memory); 0 = 0.3 on CPU, 0.9 on CUDA")
+    tensor_parallel_size: int = Field(
+        1, ge=1, description="GPUs the engine shards the model over (vLLM's tensor_parallel_size); CUDA only")
     cpu_kv_cache_gib: int = Field(
         2, ge=1, description="CPU only: KV cache size, whole GiB (vLLM's VLLM_CPU_KVCACHE_SPACE, which wins if "
                              "set); vLLM's own default takes a share of all memory and makes first requests slow")

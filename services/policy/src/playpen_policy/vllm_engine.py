@@ -39,6 +39,8 @@ def engine_args(settings: PolicySettings, model_dir: Path, served_name: str) -> 
     from vllm.engine.arg_utils import AsyncEngineArgs
 
     on_cpu = choose_device(settings) == "cpu"
+    if on_cpu and settings.tensor_parallel_size > 1:
+        raise RuntimeError("tensor_parallel_size > 1 needs CUDA devices; on CPU run more replicas instead")
     if on_cpu:
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(settings.cpu_kv_cache_gib))
     dtype = settings.dtype if settings.dtype != "auto" else ("float32" if on_cpu else "bfloat16")
@@ -47,6 +49,7 @@ def engine_args(settings: PolicySettings, model_dir: Path, served_name: str) -> 
     return AsyncEngineArgs(
         model=str(model_dir), served_model_name=served_name, dtype=dtype, seed=settings.seed,
         max_model_len=settings.max_model_len or None, gpu_memory_utilization=fraction, enforce_eager=eager,
+        tensor_parallel_size=settings.tensor_parallel_size,
         enable_lora=settings.enable_lora, max_lora_rank=settings.max_lora_rank, max_loras=2,
         disable_log_stats=True, worker_extension_cls="playpen_policy.worker_extension.PlaypenWorkerExtension",
     )

@@ -14,6 +14,7 @@ from playpen.gamemaster.v1 import gamemaster_pb2_grpc
 from playpen.policy.v1 import policy_pb2_grpc
 from playpen.trainer.v1 import trainer_pb2_grpc
 from playpen_common.client import aio_channel
+from playpen_common.replicas import Replicas
 from playpen_selfplay.metrics import SelfPlayMetrics
 from playpen_selfplay.progress import progress
 from playpen_selfplay.requests import round_request
@@ -50,11 +51,12 @@ class SelfPlay:
     async def run(self) -> Summary:
         settings = self.settings
         channels = [aio_channel(target, max_message_bytes=MAX_MESSAGE_BYTES)
-                    for target in (settings.gamemaster, settings.trainer, settings.policy)]
+                    for target in (settings.gamemaster, settings.trainer)]
         self._gamemaster = gamemaster_pb2_grpc.GameMasterServiceStub(channels[0])
         self._trainer = trainer_pb2_grpc.TrainerServiceStub(channels[1])
-        self._waits = Waits(settings, self._stop, self.metrics, self._trainer,
-                            policy_pb2_grpc.PolicyServiceStub(channels[2]))
+        # The game master spreads the turns over the rollout replicas; sync mode waits until each has reloaded.
+        policies = Replicas(settings.policy, policy_pb2_grpc.PolicyServiceStub, max_message_bytes=MAX_MESSAGE_BYTES)
+        self._waits = Waits(settings, self._stop, self.metrics, self._trainer, policies)
         summary = Summary()
         started = time.monotonic()
         try:
@@ -64,6 +66,7 @@ class SelfPlay:
         finally:
             for channel in channels:
                 await channel.close()
+            await policies.close()
         if self._stop.is_set() and not summary.stopped_by:
             summary.stopped_by = "stop requested"
         summary.seconds = time.monotonic() - started

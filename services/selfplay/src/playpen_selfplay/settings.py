@@ -18,7 +18,8 @@ class SelfPlaySettings(CommandSettings):
     gamemaster: str = Field(local_target("gamemaster"), description="host:port of the GameMasterService")
     trainer: str = Field(local_target("trainer"), description="host:port of the TrainerService")
     policy: str = Field(local_target("policy"),
-                        description="host:port of the learner's PolicyService (its rollout replicas)")
+                        description="the learner's rollout replicas: host:port, a list host:port,host:port or "
+                                    "dns:///name:port (a headless Service)")
     policy_name: str = Field("learner", description="label of the learner in episodes (the trainer's --learner)")
     metrics_port: int = Field(metrics_port("selfplay"), ge=-1, le=65535,
                               description="Prometheus /metrics HTTP port; 0 picks a free one, -1 disables")

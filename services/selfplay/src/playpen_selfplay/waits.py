@@ -10,6 +10,8 @@ import grpc
 
 from playpen.policy.v1 import policy_pb2, policy_pb2_grpc
 from playpen.trainer.v1 import trainer_pb2, trainer_pb2_grpc
+from playpen_common.errors import NotReady
+from playpen_common.replicas import Replicas
 from playpen_selfplay.metrics import SelfPlayMetrics
 from playpen_selfplay.progress import progress
 from playpen_selfplay.rounds import SelfPlayError
@@ -24,7 +26,7 @@ class Stopped(Exception):
 
 class Waits:
     def __init__(self, settings: SelfPlaySettings, stop: asyncio.Event, metrics: SelfPlayMetrics,
-                 trainer: trainer_pb2_grpc.TrainerServiceStub, policy: policy_pb2_grpc.PolicyServiceStub):
+                 trainer: trainer_pb2_grpc.TrainerServiceStub, policy: Replicas[policy_pb2_grpc.PolicyServiceStub]):
         self.settings, self._stop, self.metrics = settings, stop, metrics
         self._trainer, self._policy = trainer, policy
 
@@ -39,11 +41,13 @@ class Waits:
         while True:
             try:
                 return await call()
-            except grpc.aio.AioRpcError as error:
-                if error.code() not in TRANSIENT or time.monotonic() + delay > deadline:
+            except (grpc.aio.AioRpcError, NotReady) as error:
+                # NotReady: a DNS name of the replicas that resolves to nothing yet (no pod ready).
+                code = error.code() if isinstance(error, grpc.aio.AioRpcError) else NotReady.code
+                if code not in TRANSIENT or time.monotonic() + delay > deadline:
                     raise
                 self.metrics.retries.labels(what=what).inc()
-                progress("retrying", what=what, code=error.code().name, in_s=delay)
+                progress("retrying", what=what, code=code.name, in_s=delay)
             if not await self.sleep(delay):
                 raise Stopped
             delay = min(delay * 2, 30.0)
@@ -80,12 +84,12 @@ class Waits:
                 return "stop requested"
 
     async def for_policy(self, version: int) -> bool:
-        """sync: the policy serves `version` (or newer) before a round starts; False when stopped."""
+        """sync: every rollout replica serves `version` (or newer) before a round starts; False when stopped."""
         deadline = time.monotonic() + self.settings.sync_timeout_s
         while time.monotonic() < deadline:
-            served = await self.patiently(
-                lambda: self._policy.GetStatus(policy_pb2.GetStatusRequest(), timeout=30), "policy status")
-            if served.policy_version >= version:
+            served = await self.patiently(lambda: self._policy.each(
+                lambda stub: stub.GetStatus(policy_pb2.GetStatusRequest(), timeout=30)), "policy status")
+            if min(status.policy_version for status in served.values()) >= version:
                 return True
             if not await self.sleep(0.2):
                 return False

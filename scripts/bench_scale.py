@@ -1,0 +1,213 @@
+"""`make bench-scale`: how the stack scales over several policy replicas, one section per aspect. Last line: one
+JSON object with every section's figures.
+
+- `rollout`: tokens/s of the completions that come back through the game master when its one policy target
+  names 1, 2 and 3 local replicas (a list host:port,host:port), the same episodes each time. The replicas run
+  the scripted backend (no model: the cost measured is the stack's own). On a machine with 2 cores the replicas,
+  the game master and this script share those cores, so more replicas show the overhead of spreading the
+  turns, not a speedup; on GPUs, where each replica is its own engine, the same run measures the scaling.
+- `failover`: 3 replicas whose replies take `--reply-delay-s`, so that calls are in flight; under load one is
+  SIGKILLed and, later, one drains (SIGTERM). Figures: episodes lost (anything but a scored episode; must be 0),
+  turns asked again on another replica, and their extra latency over the run's mean turn latency.
+
+Further parts of issue 12 add their sections to SECTIONS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+
+import grpc
+from prometheus_client.parser import text_string_to_metric_families
+
+from playpen.common.v1 import episode_pb2
+from playpen.gamemaster.v1 import gamemaster_pb2 as gm
+from playpen.gamemaster.v1 import gamemaster_pb2_grpc
+from playpen_common import launcher
+
+CORES_NOTE = ("scripted replicas sharing this machine's cores with the game master: more replicas show the "
+              "overhead of spreading turns, not a speedup (on 2 cores); run on GPU nodes for scaling")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="make bench-scale", description=__doc__.splitlines()[0])
+    add = parser.add_argument
+    add("--games", nargs="*", default=["taboo", "wordle"])
+    add("--episodes", type=int, default=96, help="episodes per rollout measurement (a multiple of 2 x games)")
+    add("--concurrency", type=int, default=24, help="episodes in flight")
+    add("--replicas", type=int, default=3, help="rollout: measured with 1 .. this many replicas")
+    add("--repeats", type=int, default=3, help="rollout: runs per replica count, interleaved; the median counts")
+    add("--failover-episodes", type=int, default=60)
+    add("--reply-delay-s", type=float, default=0.05, help="failover: time each scripted reply takes")
+    add("--sections", nargs="*", default=None, help="run only these sections (default: all)")
+    add("--workdir", type=Path, help="keep logs here (default: a temporary folder, removed)")
+    return parser.parse_args(argv)
+
+
+# ------------------------------------------------------------------------------------------------ plumbing
+
+def start_replicas(count: int, workdir: Path, name: str, script: Path | None = None) -> list[launcher.Service]:
+    flags = ["--script", str(script)] if script else []
+    replicas: list[launcher.Service] = []
+    try:
+        for index in range(count):
+            replicas.append(launcher.start(f"{name}-{index}", ["playpen-policy", "--backend", "scripted", *flags,
+                                                                "--grace-period-s", "5"], workdir))
+    except BaseException:
+        for replica in replicas:
+            replica.stop()
+        raise
+    return replicas
+
+
+def _summed(text: str) -> dict[str, float]:
+    """Every metric's samples summed over their labels, by sample name."""
+    sums: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            sums[sample.name] = sums.get(sample.name, 0.0) + sample.value
+    return sums
+
+
+def _summed_from(service: launcher.Service) -> dict[str, float]:
+    text = urllib.request.urlopen(f"http://localhost:{service.metrics_port}/metrics", timeout=10).read().decode()
+    return _summed(text)
+
+
+def play(gamemaster: launcher.Service, target: str, options: argparse.Namespace, episodes: int,
+         on_episode: Callable[[int], None] = lambda count: None) -> tuple[list[episode_pb2.Episode], float]:
+    groups = max(1, episodes // (2 * len(options.games)))
+    request = gm.PlayEpisodesRequest(games=options.games, split="train", instances_per_game=groups, group_size=2,
+                                     concurrency=options.concurrency, seed=7,
+                                     default_player=gm.PlayerConfig(policy=gm.PolicyEndpoint(target=target)))
+    played: list[episode_pb2.Episode] = []
+    started = time.perf_counter()
+    with grpc.insecure_channel(gamemaster.target) as channel:
+        for response in gamemaster_pb2_grpc.GameMasterServiceStub(channel).PlayEpisodes(request, timeout=900):
+            played.append(response.episode)
+            on_episode(len(played))
+    return played, time.perf_counter() - started
+
+
+def completion_tokens(episodes: list[episode_pb2.Episode]) -> int:
+    return sum(len(t.generation.completion_token_ids) for e in episodes for t in e.turns if t.HasField("generation"))
+
+
+def lost(episodes: list[episode_pb2.Episode]) -> int:
+    return sum(e.status != episode_pb2.EPISODE_STATUS_COMPLETED or not e.HasField("scores") for e in episodes)
+
+
+# ------------------------------------------------------------------------------------------------ sections
+
+def rollout(options: argparse.Namespace, workdir: Path, gamemaster: launcher.Service) -> dict:
+    replicas = start_replicas(options.replicas, workdir, "rollout")
+    try:
+        play(gamemaster, replicas[0].target, options, 2 * len(options.games))  # warm up channels and caches
+        rates: dict[int, list[float]] = {count: [] for count in range(1, options.replicas + 1)}
+        for repeat in range(options.repeats):
+            # Interleaved, so that a neighbour's load on the shared cores hits every replica count alike.
+            for count in rates:
+                target = ",".join(r.target for r in replicas[:count])
+                episodes, seconds = play(gamemaster, target, options, options.episodes)
+                tokens = completion_tokens(episodes)
+                rates[count].append(tokens / seconds)
+                print(f"rollout: {count} replica(s), run {repeat + 1}: {len(episodes)} episodes, {tokens} completion "
+                      f"tokens in {seconds:.2f} s = {tokens / seconds:.0f} tokens/s, {lost(episodes)} lost", flush=True)
+        figures = {f"tokens_per_s_{count}": round(statistics.median(values), 1) for count, values in rates.items()}
+        for count in range(2, options.replicas + 1):
+            figures[f"ratio_{count}_vs_1"] = round(figures[f"tokens_per_s_{count}"] / figures["tokens_per_s_1"], 3)
+        print(f"rollout: {CORES_NOTE}", flush=True)
+        return {**figures, "episodes": options.episodes, "repeats": options.repeats, "backend": "scripted",
+                "note": CORES_NOTE}
+    finally:
+        for replica in replicas:
+            replica.stop()
+
+
+def failover(options: argparse.Namespace, workdir: Path, gamemaster: launcher.Service) -> dict:
+    rules = json.loads((resources.files("playpen_policy") / "data" / "scripted_players.json").read_text())
+    rules["rules"] = [{**rule, "delay_s": options.reply_delay_s} for rule in rules.get("rules", [])]
+    script = workdir / "delayed_players.json"
+    script.write_text(json.dumps(rules))
+    replicas = start_replicas(3, workdir, "failover", script)
+    killed, drained, _ = replicas
+    total = options.failover_episodes
+
+    def disrupt(count: int) -> None:
+        if count == total // 3:
+            killed.process.kill()
+            print(f"failover: SIGKILL {killed.name} after {count} episodes", flush=True)
+        elif count == 2 * total // 3:
+            drained.process.terminate()
+            print(f"failover: SIGTERM {drained.name} after {count} episodes", flush=True)
+
+    try:
+        before = _summed_from(gamemaster)
+        episodes, seconds = play(gamemaster, ",".join(r.target for r in replicas), options, total, disrupt)
+        after = _summed_from(gamemaster)
+    finally:
+        for replica in replicas:
+            replica.stop()
+
+    def delta(name: str) -> float:
+        return after.get(name, 0.0) - before.get(name, 0.0)
+
+    retried = delta("playpen_gamemaster_retried_turn_latency_seconds_count")
+    turns = delta("playpen_gamemaster_turn_latency_seconds_count")
+    mean_turn = delta("playpen_gamemaster_turn_latency_seconds_sum") / turns if turns else 0.0
+    mean_retried = delta("playpen_gamemaster_retried_turn_latency_seconds_sum") / retried if retried else 0.0
+    figures = {
+        "episodes": len(episodes), "episodes_lost": lost(episodes), "seconds": round(seconds, 2),
+        "retries": int(delta("playpen_gamemaster_policy_retries_total")), "retried_turns": int(retried),
+        "turns": int(turns), "mean_turn_latency_s": round(mean_turn, 4),
+        "mean_retried_turn_latency_s": round(mean_retried, 4),
+        "retried_turn_extra_latency_s": round(mean_retried - mean_turn, 4) if retried else None,
+        "reply_delay_s": options.reply_delay_s,
+    }
+    for episode in episodes:
+        if episode.status != episode_pb2.EPISODE_STATUS_COMPLETED or not episode.HasField("scores"):
+            print(f"failover: lost {episode.episode_id}: {episode_pb2.EpisodeStatus.Name(episode.status)} "
+                  f"{episode.error}", flush=True)
+    print(f"failover: {figures['episodes']} episodes, {figures['episodes_lost']} lost; {figures['retried_turns']} "
+          f"turns retried ({figures['retries']} retries), each {mean_retried:.3f} s vs {mean_turn:.3f} s on "
+          f"average", flush=True)
+    return figures
+
+
+SECTIONS: dict[str, Callable[[argparse.Namespace, Path, launcher.Service], dict]] = {
+    "rollout": rollout,
+    "failover": failover,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse_args(argv)
+    chosen = options.sections or list(SECTIONS)
+    unknown = sorted(set(chosen) - set(SECTIONS))
+    if unknown:
+        print(f"unknown section(s) {', '.join(unknown)}; sections: {', '.join(SECTIONS)}", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="bench-scale-") as temporary:
+        workdir = options.workdir or Path(temporary)
+        workdir.mkdir(parents=True, exist_ok=True)
+        gamemaster = launcher.start("gamemaster", ["playpen-gamemaster", "--policy-timeout-s", "30"], workdir)
+        try:
+            result = {name: SECTIONS[name](options, workdir, gamemaster) for name in chosen}
+        finally:
+            gamemaster.stop()
+    print(json.dumps(result))
+    lost_episodes = result.get("failover", {}).get("episodes_lost", 0)
+    return 1 if lost_episodes else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

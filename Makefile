@@ -134,7 +134,7 @@ bench-trainer: setup
 bench-loop: setup
 	$(BIN)/python scripts/bench_loop.py $(BENCH_ARGS)
 
-bench-scale: setup
+bench-scale: setup $(TRAINER_STAMP)
 	$(BIN)/python scripts/bench_scale.py $(BENCH_ARGS)
 
 gpu-smoke: setup

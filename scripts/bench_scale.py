@@ -10,6 +10,11 @@ JSON object with every section's figures.
   SIGKILLed and, later, one drains (SIGTERM). Figures: episodes lost (anything but a scored episode; must be 0),
   turns asked again on another replica, and their extra latency over the run's mean turn latency.
 
+- `trainer`: median seconds of one GRPO step of the embedded default's model (SmolLM2-135M) over the same synthetic
+  groups, as one process with every core's thread and as 2 torchrun ranks (gloo) with a share of them each —
+  scripts/bench_train_ranks.py in the trainer's environment. On a CPU both use the same cores, so the ratio shows
+  what splitting costs or gains there, not GPU data parallelism.
+
 Further parts of issue 12 add their sections to SECTIONS.
 """
 
@@ -17,7 +22,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -34,6 +41,7 @@ from playpen.gamemaster.v1 import gamemaster_pb2 as gm
 from playpen.gamemaster.v1 import gamemaster_pb2_grpc
 from playpen_common import launcher
 
+REPO = Path(__file__).resolve().parents[1]
 CORES_NOTE = ("scripted replicas sharing this machine's cores with the game master: more replicas show the "
               "overhead of spreading turns, not a speedup (on 2 cores); run on GPU nodes for scaling")
 
@@ -48,6 +56,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--repeats", type=int, default=3, help="rollout: runs per replica count, interleaved; the median counts")
     add("--failover-episodes", type=int, default=60)
     add("--reply-delay-s", type=float, default=0.05, help="failover: time each scripted reply takes")
+    add("--train-steps", type=int, default=2, help="trainer: timed steps per run (after one warm-up step)")
+    add("--trainer-python", type=Path, default=REPO / ".venv-trainer" / "bin" / "python",
+        help="trainer: the trainer environment's python")
     add("--sections", nargs="*", default=None, help="run only these sections (default: all)")
     add("--workdir", type=Path, help="keep logs here (default: a temporary folder, removed)")
     return parser.parse_args(argv)
@@ -183,9 +194,38 @@ def failover(options: argparse.Namespace, workdir: Path, gamemaster: launcher.Se
     return figures
 
 
+def trainer(options: argparse.Namespace, workdir: Path, gamemaster: launcher.Service) -> dict:
+    from playpen_common.defaults import default_model_dir
+
+    model = default_model_dir()
+    if not (model / "config.json").is_file() or not options.trainer_python.exists():
+        return {"skipped": f"needs the model of `make setup` at {model} and {options.trainer_python}"}
+    cores = len(os.sched_getaffinity(0))
+    script = str(REPO / "scripts" / "bench_train_ranks.py")
+    flags = [str(model), "--steps", str(options.train_steps), "--groups", "2", "--group-size", "4",
+             "--prompt-tokens", "384", "--completion-tokens", "32"]
+    runs = {}
+    for label, ranks, launch in (("1_process", 1, [script]),
+                                 ("2_ranks_ddp", 2, ["-m", "torch.distributed.run", "--standalone",
+                                                     "--nproc-per-node=2", script])):
+        env = {**os.environ, "OMP_NUM_THREADS": str(max(1, cores // ranks)), "PYTHONPATH": str(REPO)}
+        done = subprocess.run([str(options.trainer_python), *launch, *flags, *(["--parallel", "ddp"] * (ranks > 1))],
+                              env=env, capture_output=True, text=True, timeout=1800)
+        if done.returncode != 0:
+            raise RuntimeError(f"trainer {label} failed:\n{done.stderr[-3000:]}")
+        runs[label] = json.loads(done.stdout.strip().splitlines()[-1])
+        print(f"trainer: {label}: {runs[label]['step_s']} s per step ({runs[label]['tokens_per_step']} tokens, "
+              f"{runs[label]['threads_per_rank']} threads per rank)", flush=True)
+    one, two = runs["1_process"]["step_s"], runs["2_ranks_ddp"]["step_s"]
+    return {"model": model.name, "cores": cores, "step_s_1_process": one, "step_s_2_ranks": two,
+            "ratio_2_vs_1": round(one / two, 3), "tokens_per_step": runs["1_process"]["tokens_per_step"],
+            "note": "CPU: both runs share the same cores; on GPUs each rank adds a device"}
+
+
 SECTIONS: dict[str, Callable[[argparse.Namespace, Path, launcher.Service], dict]] = {
     "rollout": rollout,
     "failover": failover,
+    "trainer": trainer,
 }
 
 

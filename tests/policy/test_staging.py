@@ -19,7 +19,8 @@ def _entries(ref) -> list[FileEntry]:
     return [FileEntry(f.path, f.sha256, f.size_bytes) for f in ref.files]
 
 
-def test_streamed_tensors_equal_the_files_for_serial_and_parallel_reads(tmp_path) -> None:
+@pytest.mark.parametrize("copy", [False, True], ids=["mapped", "copied"])
+def test_streamed_tensors_equal_the_files_for_serial_and_parallel_reads(tmp_path, copy: bool) -> None:
     ref = make_checkpoint(tmp_path, 1, seed=3, max_shard_size="100KB")
     directory = Path(ref.uri)
     expected = {}
@@ -27,7 +28,7 @@ def test_streamed_tensors_equal_the_files_for_serial_and_parallel_reads(tmp_path
         expected.update(load_file(str(path)))
     streams = {}
     for workers in (1, 4):
-        staged = stage(directory, _entries(ref), label="v1", workers=workers)
+        staged = stage(directory, _entries(ref), label="v1", workers=workers, copy=copy)
         assert staged.bytes == sum(p.stat().st_size for p in directory.glob("*.safetensors"))
         assert len(staged.shards) >= 3
         assert set(staged.shapes()) == set(expected)

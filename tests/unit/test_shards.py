@@ -54,14 +54,16 @@ def test_a_shard_corrupted_after_the_manifest_fails_verification_and_reading(tmp
     for workers in (1, 4):
         with pytest.raises(FailedPrecondition, match=r"model-00002-of-00003\.safetensors is corrupt"):
             verify_checkpoint(ref, workers=workers)
-        with pytest.raises(FailedPrecondition, match="is corrupt"):
-            read_files(Path(ref.uri), _entries(ref), label="v1", workers=workers)
+        for copy in (False, True):
+            with pytest.raises(FailedPrecondition, match="is corrupt"):
+                read_files(Path(ref.uri), _entries(ref), label="v1", workers=workers, copy=copy)
 
 
-def test_parallel_reads_equal_serial_reads_and_the_files_on_disk(tmp_path) -> None:
+@pytest.mark.parametrize("copy", [False, True], ids=["mapped", "copied"])
+def test_parallel_reads_equal_serial_reads_and_the_files_on_disk(tmp_path, copy: bool) -> None:
     ref = _sharded(tmp_path, shards=5)
-    serial = read_files(Path(ref.uri), _entries(ref), label="v1", workers=1)
-    parallel = read_files(Path(ref.uri), _entries(ref), label="v1", workers=4)
+    serial = read_files(Path(ref.uri), _entries(ref), label="v1", workers=1, copy=copy)
+    parallel = read_files(Path(ref.uri), _entries(ref), label="v1", workers=4, copy=copy)
     assert [path for path, _ in parallel] == [path for path, _ in serial] == [f.path for f in ref.files]
     for (path, one), (_, other) in zip(serial, parallel, strict=True):
         assert bytes(one) == bytes(other) == (Path(ref.uri) / path).read_bytes()

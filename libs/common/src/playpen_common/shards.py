@@ -96,6 +96,32 @@ def read_verified(path: Path, entry: FileEntry, label: str) -> mmap.mmap:
     return data
 
 
+def map_verified(path: Path, entry: FileEntry, label: str) -> mmap.mmap:
+    """The file mapped into memory and hashed through that mapping; raises unless it matches the entry.
+
+    No copy at all: hashing pages the file in (from the page cache, or the disk with read-ahead) and the
+    caller's tensors are views of the same pages. The mapping is private (a write through it never reaches
+    the file). What it does not guard against is the file being rewritten in place between the hash and
+    the load: committed checkpoints are never rewritten (they are written elsewhere and renamed, manifest
+    last); where that cannot be trusted, `read_verified` keeps a private copy of exactly the hashed bytes."""
+    with open(path, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size == 0:
+            data = mmap.mmap(-1, 1)
+        else:
+            data = mmap.mmap(handle.fileno(), size, access=mmap.ACCESS_COPY)
+            data.madvise(mmap.MADV_SEQUENTIAL)
+    digest = hashlib.sha256()
+    view = memoryview(data)[:size]
+    for offset in range(0, size, CHUNK):
+        digest.update(view[offset:offset + CHUNK])
+    view.release()
+    if digest.hexdigest() != entry.sha256.lower():
+        data.close()
+        raise _mismatch(label, entry, digest.hexdigest())
+    return data
+
+
 def _run(task, jobs: Sequence, workers: int) -> list:
     if workers <= 1 or len(jobs) <= 1:
         return [task(job) for job in jobs]
@@ -110,11 +136,13 @@ def verify_files(root: Path, entries: Iterable[FileEntry], *, label: str, worker
     _run(lambda job: hash_verified(job[0], job[1], label), jobs, workers or default_workers())
 
 
-def read_files(root: Path, entries: Iterable[FileEntry], *, label: str,
-               workers: int | None = None) -> list[tuple[str, mmap.mmap]]:
-    """(path, bytes) of every entry, in the given order, each verified as it was read, `workers` at a time."""
+def read_files(root: Path, entries: Iterable[FileEntry], *, label: str, workers: int | None = None,
+               copy: bool = False) -> list[tuple[str, mmap.mmap]]:
+    """(path, bytes) of every entry, in the given order, each verified as it was read, `workers` at a time:
+    mapped (`map_verified`, no copy) or, with `copy`, read into private memory (`read_verified`)."""
     jobs = [(resolve(root, entry, label), entry) for entry in entries]
-    buffers = _run(lambda job: read_verified(job[0], job[1], label), jobs, workers or default_workers())
+    read = read_verified if copy else map_verified
+    buffers = _run(lambda job: read(job[0], job[1], label), jobs, workers or default_workers())
     return [(entry.path, data) for (_, entry), data in zip(jobs, buffers, strict=True)]
 
 

@@ -1,10 +1,12 @@
 """A full-weights checkpoint staged in host memory, verified, then streamed into the engine shard by shard.
 
 Runs inside vLLM's worker process (see worker_extension): the bytes that were hashed are the bytes that are
-loaded, read once from disk. Staging happens while the old weights keep serving; a shard whose hash does not
-match fails the staging, so nothing of the new version ever reaches the model. Loading then parses each
-staged shard in place (the tensors are views of its buffer, no second copy) and hands them to vLLM's own
-`load_weights` one shard after another, releasing each shard's buffer once its tensors are consumed.
+loaded, read once from disk — by default through a private mapping of each shard (no copy; hashing pages it
+in), or with `copy` into private memory (immune even to a file rewritten in place, one memcpy more).
+Staging happens while the old weights keep serving; a shard whose hash does not match fails the staging, so
+nothing of the new version ever reaches the model. Loading then parses each staged shard in place (the
+tensors are views of its buffer, no second copy) and hands them to vLLM's own `load_weights` one shard after
+another, releasing each shard's buffer once its tensors are consumed.
 """
 
 from __future__ import annotations
@@ -95,13 +97,15 @@ class StagedCheckpoint:
         return found
 
 
-def stage(directory: Path, files: Sequence[FileEntry], *, label: str, workers: int) -> StagedCheckpoint:
-    """Read and verify a full-weights checkpoint: its weight shards into memory, `workers` at a time, hashed
-    as they are read; its other files (config, index) hashed as they stream by. Raises on any mismatch."""
+def stage(directory: Path, files: Sequence[FileEntry], *, label: str, workers: int,
+          copy: bool = False) -> StagedCheckpoint:
+    """Read and verify a full-weights checkpoint: its weight shards mapped into memory (or, with `copy`, read
+    into private memory), `workers` at a time, hashed as they are read; its other files (config, index)
+    hashed as they stream by. Raises on any mismatch."""
     started = time.perf_counter()
     by_path = {entry.path: entry for entry in files}
     order = weight_files(directory, list(by_path))
     others = [entry for path, entry in by_path.items() if path not in set(order)]
     verify_files(directory, others, label=label, workers=workers)
-    shards = read_files(directory, [by_path[path] for path in order], label=label, workers=workers)
+    shards = read_files(directory, [by_path[path] for path in order], label=label, workers=workers, copy=copy)
     return StagedCheckpoint(directory=Path(directory), shards=shards, read_s=time.perf_counter() - started)

@@ -211,7 +211,8 @@ class VllmBackend:
         """Read and verify the checkpoint inside the worker while the old weights keep serving."""
         files = [[entry.path, entry.sha256, entry.size_bytes] for entry in entries]
         await self._engine.collective_rpc("playpen_stage_weights", kwargs={
-            "key": key, "weights_path": str(directory), "files": files, "workers": workers})
+            "key": key, "weights_path": str(directory), "files": files, "workers": workers,
+            "copy": self._settings.stage_copy})
         delay = 0.002
         while True:
             states = await self._engine.collective_rpc("playpen_staging_state", kwargs={"key": key})

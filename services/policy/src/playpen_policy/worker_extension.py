@@ -25,7 +25,8 @@ class PlaypenWorkerExtension:
             self._playpen_stager = ThreadPoolExecutor(max_workers=1, thread_name_prefix="playpen-stage")
         return self._playpen_staged
 
-    def playpen_stage_weights(self, key: str, weights_path: str, files: list[list], workers: int) -> None:
+    def playpen_stage_weights(self, key: str, weights_path: str, files: list[list], workers: int,
+                              copy: bool = False) -> None:
         """Start staging `files` ([path, sha256, size] each) of `weights_path` in the background."""
         from playpen_policy.staging import stage
 
@@ -34,7 +35,7 @@ class PlaypenWorkerExtension:
             staging.pop(stale).cancel()
         entries = [FileEntry(str(path), str(sha256), int(size)) for path, sha256, size in files]
         staging[key] = self._playpen_stager.submit(stage, Path(weights_path), entries, label=Path(weights_path).name,
-                                                   workers=workers)
+                                                   workers=workers, copy=copy)
 
     def playpen_staging_state(self, key: str) -> dict[str, Any] | None:
         """None while staging runs; then {"read_s", "bytes", "shards", "shapes"} or {"error"} (and dropped)."""

@@ -8,8 +8,8 @@ and its LoRA swap time. The last line printed is one JSON object.
   reply tagged with its version, while clients keep the policy busy; the replica follows the checkpoint
   directory. failed_requests counts every failed call during those reloads.
   reload_phases: the policy's own log of each swap (medians): check_s (sizes, shard index, tensor shapes),
-  stage_s (shards read and hashed in the worker while the old weights serve; read_s its part in the
-  worker), pause_s (emptying the engine), load_s (verified shards into the model), gate_closed_s, total_s;
+  verify_s (shards hashed, several at once, while the old weights serve), pause_s (emptying the engine),
+  load_s (verified shards streamed into the model), gate_closed_s (pause + load), total_s;
   and around it noticed_s (commit → swap began), replied_s (swap done → first reply of the new version) and
   reply_latency_s (median Generate under the same load: replied_s cannot be shorter than one reply).
   The checkpoints are written in --shards safetensors shards with their index, as save_pretrained does.

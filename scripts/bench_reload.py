@@ -8,14 +8,15 @@ serves there, ~4.6 GiB) and random weights written as safetensors shards with th
 what other bytes would), so only one copy is written.
 
 Figures, seconds:
-- new path (what the policy does): stage_s = shards read in parallel and hashed as they are read, inside the
-  worker, while the old weights could keep serving; load_s = the verified shards streamed into the model
-  through vLLM's in-place reload; first_reply_s = one greedy token afterwards; total_s their sum.
+- new path (what the policy does): verify_parallel_s = the shards hashed several at once (bounded pool) while
+  the old weights could keep serving; load_s = the worker maps the verified shards and streams them, shard
+  by shard, into vLLM's in-place reload; first_reply_s = one greedy token afterwards; total_s their sum.
 - old path, measured in the same run: verify_s = every file hashed one after another (the former
-  verify_checkpoint), disk_load_s = vLLM's own reload from the directory (reads the files again);
-  old_total_s = verify_s + disk_load_s + its first reply. speedup = old_total_s / total_s.
-- verify_parallel_s: the same hashing with the bounded pool (what verify_checkpoint now does);
-  stage_copy_s: staging with a private copy of each shard rather than a mapping (the policy's stage_copy).
+  verify_checkpoint), disk_load_s = vLLM's own reload from the directory; old_total_s = verify_s +
+  disk_load_s + its first reply. speedup = old_total_s / total_s.
+- stage_copy path (the policy's stage_copy): stage_copy_s = the worker copies each shard into private
+  memory while hashing it (copy_read_s inside the worker), copy_load_s = those bytes into the model,
+  copy_total_s with its first reply.
 The checkpoint was just written, so both paths read it from the page cache: the figures compare CPU work
 (hashing, parsing, copying), not the disk.
 
@@ -193,33 +194,35 @@ def run(*, shape: str = "1b", device: str = "cpu", dtype: str = "auto", shards: 
         llm.collective_rpc("playpen_reload_weights", kwargs={"weights_path": str(checkpoint)})
         disk_load_s = time.perf_counter() - started
         old_reply_s = _first_reply(llm)
+
+        # The new path, as the policy runs it: hash several shards at once, then the worker maps them and
+        # streams them shard by shard into vLLM's in-place reload.
         started = time.perf_counter()
         verify_checkpoint(ref, workers=workers)
         verify_parallel_s = time.perf_counter() - started
-
-        # Staging with a private copy of each shard (--stage-copy), measured and dropped.
-        started = time.perf_counter()
-        _stage(llm, "copy", checkpoint, ref, workers, copy=True)
-        stage_copy_s = time.perf_counter() - started
-        llm.collective_rpc("playpen_drop_staged", kwargs={"key": "copy"})
-
-        # The new path, as the policy runs it.
-        started = time.perf_counter()
-        staged = _stage(llm, "bench", checkpoint, ref, workers)
-        stage_s = time.perf_counter() - started
-        loads = llm.collective_rpc("playpen_load_staged", kwargs={"key": "bench"})
+        loads = llm.collective_rpc("playpen_load_shards", kwargs={
+            "weights_path": str(checkpoint), "files": [f.path for f in ref.files]})
         load_s = max(loads)
         first_reply_s = _first_reply(llm)
-        total_s = stage_s + load_s + first_reply_s
+
+        # stage_copy: the worker copies and hashes each shard into private memory, then loads those bytes.
+        started = time.perf_counter()
+        staged = _stage(llm, "copy", checkpoint, ref, workers, copy=True)
+        stage_copy_s = time.perf_counter() - started
+        copy_load_s = max(llm.collective_rpc("playpen_load_staged", kwargs={"key": "copy"}))
+        copy_reply_s = _first_reply(llm)
+
+        total_s = verify_parallel_s + load_s + first_reply_s
         old_total_s = verify_s + disk_load_s + old_reply_s
+        copy_total_s = stage_copy_s + copy_load_s + copy_reply_s
         result.update(
-            stage_s=round(stage_s, 3), read_s=round(staged["read_s"], 3), load_s=round(load_s, 3),
+            verify_parallel_s=round(verify_parallel_s, 3), load_s=round(load_s, 3),
             first_reply_s=round(first_reply_s, 3), total_s=round(total_s, 3),
-            stage_copy_s=round(stage_copy_s, 3), verify_s=round(verify_s, 3),
-            verify_parallel_s=round(verify_parallel_s, 3),
-            disk_load_s=round(disk_load_s, 3), old_total_s=round(old_total_s, 3),
-            speedup=round(old_total_s / total_s, 2),
-            stage_gib_per_s=round(weight_bytes / 2**30 / stage_s, 2), ok=True)
+            verify_s=round(verify_s, 3), disk_load_s=round(disk_load_s, 3), old_reply_s=round(old_reply_s, 3),
+            old_total_s=round(old_total_s, 3), speedup=round(old_total_s / total_s, 2),
+            stage_copy_s=round(stage_copy_s, 3), copy_read_s=round(staged["read_s"], 3),
+            copy_load_s=round(copy_load_s, 3), copy_total_s=round(copy_total_s, 3),
+            hash_gib_per_s=round(weight_bytes / 2**30 / verify_parallel_s, 2), ok=True)
         del llm
     finally:
         if own_workdir:
@@ -234,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dtype", default="auto", help="auto = float32 on CPU, bfloat16 on CUDA")
     parser.add_argument("--shards", type=int, default=4, help="safetensors shards of the checkpoint")
     parser.add_argument("--workers", type=int, default=0, help="shards read at once; 0 = min(8, CPU cores)")
-    parser.add_argument("--workdir", type=Path, default=None, help="where the checkpoint goes (default: a temp dir)")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="where the checkpoint goes (default: a temp dir, removed after)")
     args = parser.parse_args(argv)
     result = run(shape=args.shape, device=args.device, dtype=args.dtype, shards=args.shards, workers=args.workers,
                  workdir=args.workdir)

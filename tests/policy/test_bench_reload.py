@@ -24,6 +24,7 @@ def test_the_reload_benchmark_runs_on_cpu_with_a_tiny_shape(tmp_path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["ok"] and result["shards"] == 3 and result["device"] == "cpu"
-    for key in ("verify_s", "stage_s", "read_s", "load_s", "first_reply_s", "total_s", "disk_load_s"):
+    for key in ("verify_s", "verify_parallel_s", "load_s", "first_reply_s", "total_s", "disk_load_s",
+                "stage_copy_s", "copy_load_s"):
         assert result[key] > 0, key
     assert len(list((tmp_path / "v00000001").glob("model-*-of-00003.safetensors"))) == 3

@@ -96,6 +96,17 @@ def read_verified(path: Path, entry: FileEntry, label: str) -> mmap.mmap:
     return data
 
 
+def map_file(path: Path) -> tuple[mmap.mmap, int]:
+    """A private, writable (copy-on-write: nothing reaches the file) mapping of the file, and its size."""
+    with open(path, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size == 0:
+            return mmap.mmap(-1, 1), 0
+        data = mmap.mmap(handle.fileno(), size, access=mmap.ACCESS_COPY)
+    data.madvise(mmap.MADV_SEQUENTIAL)
+    return data, size
+
+
 def map_verified(path: Path, entry: FileEntry, label: str) -> mmap.mmap:
     """The file mapped into memory and hashed through that mapping; raises unless it matches the entry.
 
@@ -104,13 +115,7 @@ def map_verified(path: Path, entry: FileEntry, label: str) -> mmap.mmap:
     the file). What it does not guard against is the file being rewritten in place between the hash and
     the load: committed checkpoints are never rewritten (they are written elsewhere and renamed, manifest
     last); where that cannot be trusted, `read_verified` keeps a private copy of exactly the hashed bytes."""
-    with open(path, "rb") as handle:
-        size = os.fstat(handle.fileno()).st_size
-        if size == 0:
-            data = mmap.mmap(-1, 1)
-        else:
-            data = mmap.mmap(handle.fileno(), size, access=mmap.ACCESS_COPY)
-            data.madvise(mmap.MADV_SEQUENTIAL)
+    data, size = map_file(path)
     digest = hashlib.sha256()
     view = memoryview(data)[:size]
     for offset in range(0, size, CHUNK):

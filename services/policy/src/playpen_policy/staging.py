@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from playpen_common.errors import FailedPrecondition
-from playpen_common.shards import FileEntry, read_files, verify_files, weight_files
+from playpen_common.shards import FileEntry, map_file, read_files, resolve, verify_files, weight_files
 
 _MAX_HEADER = 100 << 20
 
@@ -108,4 +108,14 @@ def stage(directory: Path, files: Sequence[FileEntry], *, label: str, workers: i
     others = [entry for path, entry in by_path.items() if path not in set(order)]
     verify_files(directory, others, label=label, workers=workers)
     shards = read_files(directory, [by_path[path] for path in order], label=label, workers=workers, copy=copy)
+    return StagedCheckpoint(directory=Path(directory), shards=shards, read_s=time.perf_counter() - started)
+
+
+def map_shards(directory: Path, files: Sequence[str]) -> StagedCheckpoint:
+    """The weight shards of an already verified checkpoint, mapped (no copy, no hash) in load order: the
+    policy hashes them in its own process first (verify_checkpoint, several at once), which pages them into
+    the page cache that these mappings then read."""
+    started = time.perf_counter()
+    order = weight_files(directory, list(files))
+    shards = [(path, map_file(resolve(directory, FileEntry(path, ""), directory.name))[0]) for path in order]
     return StagedCheckpoint(directory=Path(directory), shards=shards, read_s=time.perf_counter() - started)

@@ -1,10 +1,12 @@
 """Methods mixed into vLLM's workers (engine arg `worker_extension_cls`), called by name through
 `collective_rpc`. They run inside the engine's worker process, next to the model.
 
-A full-weights swap is two calls: `playpen_stage_weights` starts reading and verifying the checkpoint on a
-thread of the worker and returns at once, so the engine keeps generating with the old weights meanwhile
-(`playpen_staging_state` is polled until it is done); `playpen_load_staged` then streams the verified shards
-into the model through vLLM's in-place reload. A checkpoint that fails verification never touches the model.
+A full-weights swap either loads shards the policy process has already hashed (`playpen_load_shards`: mapped,
+streamed shard by shard into vLLM's in-place reload), or, with the policy's stage_copy, is two calls:
+`playpen_stage_weights` starts copying and hashing the checkpoint into private memory on a thread of the
+worker and returns at once, so the engine keeps generating with the old weights meanwhile
+(`playpen_staging_state` is polled until it is done); `playpen_load_staged` then streams exactly the hashed
+bytes into the model. Either way a checkpoint that fails verification never touches the model.
 """
 
 from __future__ import annotations
@@ -63,6 +65,16 @@ class PlaypenWorkerExtension:
         started = time.perf_counter()
         staged = self._playpen_staging().pop(key).result()
         self.reload_weights(weights_iterator=staged.stream())
+        self._playpen_repack_tied_head()
+        return time.perf_counter() - started
+
+    def playpen_load_shards(self, weights_path: str, files: list[str]) -> float:
+        """Stream the weight shards of a checkpoint the caller has verified into the model (mapped, shard by
+        shard, through vLLM's in-place reload); returns the seconds it took."""
+        from playpen_policy.staging import map_shards
+
+        started = time.perf_counter()
+        self.reload_weights(weights_iterator=map_shards(Path(weights_path), files).stream())
         self._playpen_repack_tied_head()
         return time.perf_counter() - started
 

@@ -26,7 +26,7 @@ TRAINER_STAMP := $(TRAINER_VENV)/.installed
 
 .PHONY: help setup setup-policy setup-trainer setup-wordnet proto proto-lint lint test test-slow replay run instances clean k8s-check \
 	images k8s-e2e setup-containers kustomize \
-	bench-policy bench-trainer bench-loop bench-scale gpu-smoke
+	bench-policy bench-trainer bench-loop bench-scale bench-reload gpu-smoke
 
 help:
 	@echo "make run        install (first time), then train SmolLM2 by self-play on this machine and report"
@@ -36,8 +36,9 @@ help:
 	@echo "make bench-policy  policy benchmark: stack vs raw vLLM throughput, reload and LoRA swap times"
 	@echo "make bench-trainer trainer benchmark: our GRPO update vs TRL GRPOTrainer's loss+backward, tokens/s"
 	@echo "make bench-loop    closed-loop benchmark: N GRPO steps synchronous vs asynchronous (async_speedup)"
-	@echo "make bench-scale   policy replicas: rollout tokens/s with 1, 2, 3 replicas; failover (episodes lost, retry latency)"
-	@echo "make gpu-smoke  on a machine with a GPU: serve, generate and reload with CUDA vLLM"
+	@echo "make bench-scale   rollout tokens/s with 1, 2, 3 policy replicas; failover; trainer step 1 vs 2 ranks"
+	@echo "make bench-reload  full reload of a 1B-shaped sharded checkpoint into CPU vLLM: verify/read/load/total s"
+	@echo "make gpu-smoke  on a machine with a GPU: serve, generate and reload with CUDA vLLM, then an 8B-shaped reload"
 	@echo "make replay FIXTURES=<file-or-dir>   replay recorded episodes, compare scores"
 	@echo "make lint       ruff + buf lint"
 	@echo "make proto      regenerate the Python code of proto/"
@@ -137,8 +138,11 @@ bench-loop: setup
 bench-scale: setup $(TRAINER_STAMP)
 	$(BIN)/python scripts/bench_scale.py $(BENCH_ARGS)
 
+bench-reload: setup
+	$(POLICY_BIN)/python scripts/bench_reload.py $(BENCH_ARGS)
+
 gpu-smoke: setup
-	$(POLICY_BIN)/python scripts/gpu_smoke.py
+	$(POLICY_BIN)/python scripts/gpu_smoke.py $(GPU_SMOKE_ARGS)
 
 instances: $(STAMP)
 	$(BIN)/python -m playpen_games.instances.generated

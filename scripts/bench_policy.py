@@ -7,6 +7,12 @@ and its LoRA swap time. The last line printed is one JSON object.
 - reload_s: from a full-weights checkpoint being committed (its manifest renamed into place) to the first
   reply tagged with its version, while clients keep the policy busy; the replica follows the checkpoint
   directory. failed_requests counts every failed call during those reloads.
+  reload_phases: the policy's own log of each swap (medians): check_s (sizes, shard index, tensor shapes),
+  verify_s (shards hashed, several at once, while the old weights serve), pause_s (emptying the engine),
+  load_s (verified shards streamed into the model), gate_closed_s (pause + load), total_s;
+  and around it noticed_s (commit → swap began), replied_s (swap done → first reply of the new version) and
+  reply_latency_s (median Generate under the same load: replied_s cannot be shorter than one reply).
+  The checkpoints are written in --shards safetensors shards with their index, as save_pretrained does.
 - lora_swap_s: LoadWeights of a LoRA adapter, call to return (verification + adapter load), under load.
 
 Run it with the policy environment's Python (it needs vLLM for the raw baseline).
@@ -81,21 +87,89 @@ def raw_phase(model: str, calls: list[tuple[list[int], int]]) -> dict:
     return {"tokens": tokens, "seconds": seconds}
 
 
-def perturbed_checkpoint(model: Path, root: Path, version: int) -> Path:
-    """A full-weights checkpoint of the model, every norm weight scaled a little (a different version)."""
-    from safetensors.torch import load_file, save_file
+def save_sharded(weights: dict, directory: Path, shards: int) -> None:
+    """Write `weights` as save_pretrained would: one model.safetensors, or `shards` files of about equal size
+    (tensors in their order, so that a layer's tensors stay together) with model.safetensors.index.json."""
+    from safetensors.torch import save_file
 
+    if shards <= 1:
+        save_file(weights, str(directory / "model.safetensors"), metadata={"format": "pt"})
+        return
+    total = sum(t.numel() * t.element_size() for t in weights.values())
+    groups: list[dict] = [{}]
+    size = 0
+    for name, tensor in weights.items():
+        if size >= total * len(groups) / shards and len(groups) < shards:
+            groups.append({})
+        groups[-1][name] = tensor
+        size += tensor.numel() * tensor.element_size()
+    weight_map = {}
+    for index, group in enumerate(groups):
+        filename = f"model-{index + 1:05d}-of-{len(groups):05d}.safetensors"
+        save_file(group, str(directory / filename), metadata={"format": "pt"})
+        weight_map.update({name: filename for name in group})
+    (directory / "model.safetensors.index.json").write_text(
+        json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map}, indent=2))
+
+
+def model_weights(model: Path) -> dict:
+    """Every tensor of a (possibly sharded) HF safetensors model directory, in file order."""
+    from safetensors.torch import load_file
+
+    weights: dict = {}
+    index = model / "model.safetensors.index.json"
+    files = (list(dict.fromkeys(json.loads(index.read_text())["weight_map"].values())) if index.is_file()
+             else ["model.safetensors"])
+    for filename in files:
+        weights.update(load_file(str(model / filename)))
+    return weights
+
+
+def perturbed_checkpoint(model: Path, root: Path, version: int, shards: int = 1) -> Path:
+    """A full-weights checkpoint of the model, every norm weight scaled a little (a different version)."""
     from playpen_common.checkpoints import version_dir
 
     directory = version_dir(root, version)
     directory.mkdir(parents=True)
-    weights = load_file(str(model / "model.safetensors"))
+    weights = model_weights(model)
     for name in weights:
         if name.endswith("norm.weight"):
             weights[name] = weights[name] * (1 + 0.01 * version)
-    save_file(weights, str(directory / "model.safetensors"), metadata={"format": "pt"})
+    save_sharded(weights, directory, shards)
     shutil.copy(model / "config.json", directory / "config.json")
     return directory
+
+
+def swap_events(log: str) -> dict[int, dict]:
+    """policy_version -> the policy's log event of its full swap ("checkpoint swapped in", JSON lines), with
+    `ended` (the event's time, epoch seconds) and `began` (ended minus the swap's own total)."""
+    from datetime import datetime
+
+    events = {}
+    for line in log.splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict) and event.get("event") == "checkpoint swapped in":
+            ended = datetime.fromisoformat(event["timestamp"].replace("Z", "+00:00")).timestamp()
+            total = event.get("total_s", event.get("verify_s", 0.0) + event.get("swap_s", 0.0))
+            events[int(event["policy_version"])] = {**event, "ended": ended, "began": ended - total}
+    return events
+
+
+def swap_timings(events: dict[int, dict], committed: dict[int, float], first_reply: dict[int, float]) -> dict:
+    """Medians, seconds: each timing the policy logged per swap, plus where the rest of commit → first reply
+    went: noticed_s (commit → the swap began: the follower's poll), replied_s (swap done → first reply)."""
+    fields: dict[str, list[float]] = {}
+    for version, event in events.items():
+        for key, value in event.items():
+            if key.endswith("_s") and isinstance(value, (int, float)):
+                fields.setdefault(key, []).append(float(value))
+        if version in committed and version in first_reply:
+            fields.setdefault("noticed_s", []).append(event["began"] - committed[version])
+            fields.setdefault("replied_s", []).append(first_reply[version] - event["ended"])
+    return {key: round(statistics.median(values), 3) for key, values in fields.items()}
 
 
 def random_lora(model: Path, directory: Path, rank: int = 8) -> Path:
@@ -132,15 +206,16 @@ async def _load(target: str, clients: int, stop: asyncio.Event, replies: list, f
             stub = policy_pb2_grpc.PolicyServiceStub(channel)
             while not stop.is_set():
                 try:
+                    started = time.time()
                     response = await stub.Generate(request, timeout=300)
-                    replies.append((time.time(), response.policy_version))
+                    replies.append((time.time(), response.policy_version, time.time() - started))
                 except grpc.aio.AioRpcError as error:
                     failures.append(f"{error.code().name}: {error.details()}")
 
     await asyncio.gather(*(client() for _ in range(clients)))
 
 
-async def reload_phase(model: str, workdir: Path, reloads: int, clients: int) -> dict:
+async def reload_phase(model: str, workdir: Path, reloads: int, clients: int, shards: int = 1) -> dict:
     from playpen.common.v1 import checkpoint_pb2
     from playpen_common import launcher
     from playpen_common.checkpoints import commit_manifest
@@ -154,23 +229,30 @@ async def reload_phase(model: str, workdir: Path, reloads: int, clients: int) ->
     stop = asyncio.Event()
     load = asyncio.create_task(_load(policy.target, clients, stop, replies, failures))
     latencies = []
+    commits: dict[int, float] = {}
+    first_reply: dict[int, float] = {}
     try:
         await asyncio.sleep(3)
         for version in range(1, reloads + 1):
-            directory = await asyncio.to_thread(perturbed_checkpoint, Path(model), root, version)
+            directory = await asyncio.to_thread(perturbed_checkpoint, Path(model), root, version, shards)
             await asyncio.sleep(1)
             ref = checkpoint_pb2.CheckpointRef(version=version, kind=checkpoint_pb2.CHECKPOINT_KIND_FULL, step=version)
             await asyncio.to_thread(commit_manifest, directory, ref)
-            committed = time.time()
-            while not any(v == version and t >= committed for t, v in replies):
+            committed = commits[version] = time.time()
+            while not any(v == version and t >= committed for t, v, _ in replies):
                 await asyncio.sleep(0.005)
-            latencies.append(min(t for t, v in replies if v == version) - committed)
+            first_reply[version] = min(t for t, v, _ in replies if v == version)
+            latencies.append(first_reply[version] - committed)
             await asyncio.sleep(2)
     finally:
         stop.set()
         await load
         policy.stop()
-    return {"reload_s": latencies, "failed": failures, "replies": len(replies)}
+    phases = swap_timings(swap_events(policy.log()), commits, first_reply)
+    # What one Generate takes under this load: the floor of replied_s, since a request the swap restarted
+    # runs again from its first token on the new weights.
+    phases["reply_latency_s"] = round(statistics.median(latency for _, _, latency in replies), 3)
+    return {"reload_s": latencies, "failed": failures, "replies": len(replies), "phases": phases}
 
 
 async def lora_phase(model: str, workdir: Path, swaps: int, clients: int) -> dict:
@@ -216,31 +298,39 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--reloads", type=int, default=3)
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients during swaps")
+    parser.add_argument("--shards", type=int, default=4, help="safetensors shards of each reloaded checkpoint")
+    parser.add_argument("--phases", default="stack,reload,lora",
+                        help="comma-separated subset of stack (with its raw vLLM baseline), reload, lora")
     args = parser.parse_args(argv)
+    phases = set(args.phases.split(","))
     workdir = Path(tempfile.mkdtemp(prefix="bench-policy-"))
     print(f"logs in {workdir} (removed when the benchmark succeeds)", flush=True)
-    stack = stack_phase(args.model, workdir, args.instances, args.max_tokens)
-    print(f"stack: {stack['episodes']} episodes, {len(stack['calls'])} generations, {stack['tokens']} tokens "
-          f"in {stack['seconds']:.1f} s", flush=True)
-    raw = raw_phase(args.model, stack["calls"])
-    print(f"raw vLLM: {raw['tokens']} tokens in {raw['seconds']:.1f} s", flush=True)
-    reload = asyncio.run(reload_phase(args.model, workdir, args.reloads, args.clients))
-    print(f"reloads under load: {[round(s, 3) for s in reload['reload_s']]} s, {reload['replies']} replies, "
-          f"{len(reload['failed'])} failed", flush=True)
-    lora = asyncio.run(lora_phase(args.model, workdir, args.reloads, args.clients))
-    print(f"LoRA swaps under load: {[round(s, 3) for s in lora['lora_swap_s']]} s", flush=True)
+    result: dict = {}
+    if "stack" in phases:
+        stack = stack_phase(args.model, workdir, args.instances, args.max_tokens)
+        print(f"stack: {stack['episodes']} episodes, {len(stack['calls'])} generations, {stack['tokens']} tokens "
+              f"in {stack['seconds']:.1f} s", flush=True)
+        raw = raw_phase(args.model, stack["calls"])
+        print(f"raw vLLM: {raw['tokens']} tokens in {raw['seconds']:.1f} s", flush=True)
+        stack_rate, raw_rate = stack["tokens"] / stack["seconds"], raw["tokens"] / raw["seconds"]
+        result.update(stack_ratio=round(stack_rate / raw_rate, 3), stack_tokens_per_s=round(stack_rate, 1),
+                      raw_tokens_per_s=round(raw_rate, 1))
+    failed = 0
+    if "reload" in phases:
+        reload = asyncio.run(reload_phase(args.model, workdir, args.reloads, args.clients, args.shards))
+        print(f"reloads under load: {[round(s, 3) for s in reload['reload_s']]} s, {reload['replies']} replies, "
+              f"{len(reload['failed'])} failed; policy's own timings (median): {reload['phases']}", flush=True)
+        failed += len(reload["failed"])
+        result.update(reload_s=round(statistics.median(reload["reload_s"]), 3),
+                      reload_s_max=round(max(reload["reload_s"]), 3), reload_shards=args.shards,
+                      reload_phases=reload["phases"])
+    if "lora" in phases:
+        lora = asyncio.run(lora_phase(args.model, workdir, args.reloads, args.clients))
+        print(f"LoRA swaps under load: {[round(s, 3) for s in lora['lora_swap_s']]} s", flush=True)
+        failed += len(lora["failed"])
+        result["lora_swap_s"] = round(statistics.median(lora["lora_swap_s"]), 3)
     shutil.rmtree(workdir, ignore_errors=True)
-    stack_rate, raw_rate = stack["tokens"] / stack["seconds"], raw["tokens"] / raw["seconds"]
-    result = {
-        "stack_ratio": round(stack_rate / raw_rate, 3),
-        "stack_tokens_per_s": round(stack_rate, 1),
-        "raw_tokens_per_s": round(raw_rate, 1),
-        "reload_s": round(statistics.median(reload["reload_s"]), 3),
-        "reload_s_max": round(max(reload["reload_s"]), 3),
-        "failed_requests": len(reload["failed"]) + len(lora["failed"]),
-        "lora_swap_s": round(statistics.median(lora["lora_swap_s"]), 3),
-        "model": Path(args.model).name,
-    }
+    result.update(failed_requests=failed, model=Path(args.model).name)
     print(json.dumps(result))
     return 0
 

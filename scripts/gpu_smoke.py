@@ -1,11 +1,16 @@
-"""`make gpu-smoke`: the policy with CUDA vLLM on a machine that has a GPU — serve, generate, hot-reload.
+"""`make gpu-smoke`: the policy with CUDA vLLM on a machine that has a GPU — serve, generate, hot-reload;
+then a big reload: a Llama-3.1-8B-shaped checkpoint (random weights built here, bf16, 4 shards, ~15 GiB)
+staged and streamed into a CUDA engine, phase by phase (scripts/bench_reload.py; its figures under
+"reload_8b": stage_s, read_s, load_s, first_reply_s, total_s, and the old path's verify_s, disk_load_s).
 
-Needs the policy environment built for CUDA (`make setup VLLM_PACKAGES="vllm==0.32.0" POLICY_EXTRA=cuda`).
-Prints one JSON line; exits non-zero if any step fails. Not part of CI (CI has no GPU).
+Needs the policy environment built for CUDA (`make setup VLLM_PACKAGES="vllm==0.32.0" POLICY_EXTRA=cuda`),
+about 16 GiB of GPU memory and twice that of host memory and disk for the 8B step (--reload-shape none skips
+it). Prints one JSON line; exits non-zero if any step fails. Not part of CI (CI has no GPU).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import tempfile
@@ -15,9 +20,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_policy import POLICY, perturbed_checkpoint
+from bench_reload import SHAPES
+from bench_reload import run as bench_reload
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     import grpc
     import torch
 
@@ -27,6 +34,10 @@ def main() -> int:
     from playpen_common.checkpoints import commit_manifest
     from playpen_common.defaults import default_model_dir
 
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reload-shape", choices=[*sorted(SHAPES), "none"], default="8b",
+                        help="shape of the big reload step after the policy's smoke test")
+    args = parser.parse_args(argv)
     if not torch.cuda.is_available():
         print(json.dumps({"ok": False, "error": "no CUDA device visible"}))
         return 1
@@ -51,8 +62,16 @@ def main() -> int:
                       tokens=len(before.completion_token_ids), text=before.text[:80])
     finally:
         result["exit_status"] = policy.stop()
+    if args.reload_shape != "none":
+        # After the policy has stopped: the big engine needs the GPU's memory to itself.
+        try:
+            result[f"reload_{args.reload_shape}"] = bench_reload(
+                shape=args.reload_shape, device="cuda", dtype="bfloat16", shards=4)  # its temp dir, removed after
+        except Exception as error:  # noqa: BLE001 — reported in the JSON line, like every other step
+            result[f"reload_{args.reload_shape}"] = {"ok": False, "error": f"{type(error).__name__}: {error}"}
+    big_ok = args.reload_shape == "none" or result[f"reload_{args.reload_shape}"].get("ok", False)
     print(json.dumps(result))
-    return 0 if result.get("ok") and result["exit_status"] == 0 else 1
+    return 0 if result.get("ok") and result["exit_status"] == 0 and big_ok else 1
 
 
 if __name__ == "__main__":

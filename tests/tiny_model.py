@@ -17,7 +17,10 @@ CORPUS = [
 ] * 20
 
 
-def build_tiny_model(path: Path, *, seed: int = 0, hidden: int = 64, layers: int = 2) -> Path:
+def build_tiny_model(path: Path, *, seed: int = 0, hidden: int = 64, layers: int = 2,
+                     max_shard_size: str | None = None) -> Path:
+    """`max_shard_size` (e.g. "100KB") splits the weights into several safetensors shards plus their index,
+    as save_pretrained does for big models."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
@@ -40,5 +43,8 @@ def build_tiny_model(path: Path, *, seed: int = 0, hidden: int = 64, layers: int
         pad_token_id=tokenizer.pad_token_id, initializer_range=0.3)
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config).to(torch.float32)
-    model.save_pretrained(str(path), safe_serialization=True)
+    if max_shard_size:
+        model.save_pretrained(str(path), safe_serialization=True, max_shard_size=max_shard_size)
+    else:
+        model.save_pretrained(str(path), safe_serialization=True)
     return path

@@ -32,12 +32,13 @@ def tiny_model(tmp_path_factory) -> Path:
 
 
 def make_checkpoint(root: Path, version: int, seed: int, *, kind=checkpoint_pb2.CHECKPOINT_KIND_FULL,
-                    hidden: int = 64) -> checkpoint_pb2.CheckpointRef:
-    """A committed full-weights checkpoint: the tiny model's architecture with weights drawn from `seed`."""
+                    hidden: int = 64, max_shard_size: str | None = None) -> checkpoint_pb2.CheckpointRef:
+    """A committed full-weights checkpoint: the tiny model's architecture with weights drawn from `seed`
+    (in several shards with their index when `max_shard_size` is given)."""
     directory = version_dir(root, version)
-    build_tiny_model(directory, seed=seed, hidden=hidden)
+    build_tiny_model(directory, seed=seed, hidden=hidden, max_shard_size=max_shard_size)
     for name in os.listdir(directory):  # a weights checkpoint holds weights only
-        if not name.endswith(".safetensors") and name != "config.json":
+        if not name.endswith((".safetensors", ".safetensors.index.json")) and name != "config.json":
             os.remove(directory / name)
     return commit_manifest(directory, checkpoint_pb2.CheckpointRef(version=version, kind=kind, step=version))
 

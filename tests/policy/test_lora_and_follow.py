@@ -42,8 +42,10 @@ def follow_root(workdir: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def lora_policy(workdir: Path, tiny_model: Path, follow_root: Path) -> Iterator[launcher.Service]:
+    # --stage-copy: full swaps here take the worker-side copy path (the other policy fixture maps shards).
     service = start_policy("lora-policy", workdir, tiny_model, "--enable-lora", "true", "--max-lora-rank", "8",
-                           "--reload-mode", "drain", "--follow-dir", str(follow_root), "--follow-poll-s", "0.2")
+                           "--reload-mode", "drain", "--follow-dir", str(follow_root), "--follow-poll-s", "0.2",
+                           "--stage-copy", "true")
     yield service
     assert service.stop() == 0, service.log()[-3000:]
 

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import hashlib
 import os
-from pathlib import Path, PurePosixPath
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from google.protobuf import json_format
 
 from playpen.common.v1 import checkpoint_pb2
 from playpen_common.errors import FailedPrecondition, InvalidArgument
+from playpen_common.shards import FileEntry, default_workers, resolve, shard_index, verify_files, weight_files
 
-_CHUNK = 1 << 20
+_CHUNK = 8 << 20
 
 
 def sha256_file(path: Path) -> str:
@@ -35,8 +37,9 @@ def checkpoint_dir(ref: checkpoint_pb2.CheckpointRef) -> Path:
     return Path(uri)
 
 
-def verify_checkpoint(ref: checkpoint_pb2.CheckpointRef) -> Path:
-    """Raise unless every listed file is present and intact; returns the checkpoint directory."""
+def checkpoint_entries(ref: checkpoint_pb2.CheckpointRef) -> tuple[Path, list[FileEntry]]:
+    """The checks that need no hashing: a valid reference, its directory, every listed file present with its
+    size, and a safetensors index (if any) consistent with the listed shards. Returns the directory and files."""
     if ref.version <= 0:
         raise InvalidArgument("checkpoint version must be positive")
     if ref.kind == checkpoint_pb2.CHECKPOINT_KIND_UNSPECIFIED:
@@ -46,20 +49,21 @@ def verify_checkpoint(ref: checkpoint_pb2.CheckpointRef) -> Path:
     root = checkpoint_dir(ref)
     if not root.is_dir():
         raise FailedPrecondition(f"checkpoint {ref.version}: directory {root} does not exist")
-    for entry in ref.files:
-        relative = PurePosixPath(entry.path)
-        if relative.is_absolute() or ".." in relative.parts:
-            raise InvalidArgument(f"checkpoint {ref.version}: file path {entry.path!r} escapes the directory")
-        path = root / relative
-        if not path.is_file():
-            raise FailedPrecondition(f"checkpoint {ref.version}: {entry.path} is missing")
-        if entry.size_bytes and path.stat().st_size != entry.size_bytes:
-            raise FailedPrecondition(f"checkpoint {ref.version}: {entry.path} has {path.stat().st_size} bytes, "
-                                     f"the manifest says {entry.size_bytes} (partial write?)")
-        actual = sha256_file(path)
-        if actual != entry.sha256.lower():
-            raise FailedPrecondition(f"checkpoint {ref.version}: {entry.path} is corrupt "
-                                     f"(sha256 {actual[:12]}…, expected {entry.sha256[:12]}…)")
+    entries = [FileEntry(entry.path, entry.sha256, entry.size_bytes) for entry in ref.files]
+    for entry in entries:
+        resolve(root, entry, f"checkpoint {ref.version}")
+    listed = [entry.path for entry in entries]
+    if shard_index(root, listed) is not None:
+        weight_files(root, listed)
+    return root, entries
+
+
+def verify_checkpoint(ref: checkpoint_pb2.CheckpointRef, *, workers: int | None = None) -> Path:
+    """Raise unless every listed file is present and intact; returns the checkpoint directory.
+
+    Files are hashed `workers` at a time (several shards of a big model at once)."""
+    root, entries = checkpoint_entries(ref)
+    verify_files(root, entries, label=f"checkpoint {ref.version}", workers=workers)
     return root
 
 
@@ -79,9 +83,12 @@ def version_dir(root: Path, version: int) -> Path:
 def describe_files(directory: Path) -> list[checkpoint_pb2.CheckpointFile]:
     """Every regular file below `directory` except the manifest, with size and SHA-256."""
     directory = Path(directory)
-    return [checkpoint_pb2.CheckpointFile(path=path.relative_to(directory).as_posix(), sha256=sha256_file(path),
+    paths = [path for path in sorted(directory.rglob("*")) if path.is_file() and path.name != MANIFEST]
+    with ThreadPoolExecutor(max_workers=default_workers()) as pool:  # the shards of a big model at once
+        digests = list(pool.map(sha256_file, paths))
+    return [checkpoint_pb2.CheckpointFile(path=path.relative_to(directory).as_posix(), sha256=digest,
                                           size_bytes=path.stat().st_size)
-            for path in sorted(directory.rglob("*")) if path.is_file() and path.name != MANIFEST]
+            for path, digest in zip(paths, digests, strict=True)]
 
 
 def _fsync_dir(directory: Path) -> None:

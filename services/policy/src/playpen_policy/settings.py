@@ -46,6 +46,11 @@ class PolicySettings(ServiceSettings):
     reload_mode: Literal["restart", "drain"] = Field(
         "restart", description="full-weight swap: restart = abort in-flight requests and run them again on the "
                                "new weights (fast swap); drain = let them finish first")
+    read_workers: int = Field(
+        0, ge=0, description="checkpoint shards read and hashed at once during a swap; 0 = min(8, CPU cores)")
+    stage_copy: bool = Field(
+        False, description="full-weight swap: read shards into private memory rather than mapping them (one "
+                           "more copy; the loaded bytes stay the hashed ones even if a file is rewritten in place)")
     warmup: bool = Field(True, description="run a short generation before reporting ready")
     seed: int = Field(0, description="engine seed")
 

@@ -15,6 +15,11 @@ swap: every reply must be produced by one weight version, and no request may fai
 - Before a full swap the checkpoint's tensor names and shapes are compared with the served model, so a
   mismatch is refused while the old weights keep serving; if the copy itself still fails, the previous
   weights are copied back.
+- The gate stays open while the checkpoint is read and hashed (several shards at once), and only the copy
+  of verified shards into the model, streamed shard by shard through vLLM's in-place reload, happens with
+  the gate closed; a shard that fails its hash is refused before the model is touched. By default this
+  process hashes the files (paging them in) and the worker maps the same pages; with stage_copy the worker
+  copies each shard into private memory while hashing it and loads exactly those bytes (staging.py).
 """
 
 from __future__ import annotations
@@ -28,12 +33,13 @@ from typing import Any
 import structlog
 
 from playpen.common.v1 import chat_pb2, checkpoint_pb2
-from playpen_common.checkpoints import verify_checkpoint
+from playpen_common.checkpoints import checkpoint_entries, verify_checkpoint
 from playpen_common.errors import ContextExceeded, FailedPrecondition, NotReady
+from playpen_common.shards import default_workers, verify_files
 from playpen_policy.backend import GenerationOutput
 from playpen_policy.settings import PolicySettings
 from playpen_policy.vllm_engine import engine_args, resolve_model_dir
-from playpen_policy.weights import check_compatible, tensor_shapes
+from playpen_policy.weights import check_compatible, compare_shapes, tensor_shapes
 
 log = structlog.get_logger("playpen.policy.vllm")
 
@@ -175,16 +181,62 @@ class VllmBackend:
         if self._engine is None:
             raise NotReady("the model is still loading")
         started = time.perf_counter()
-        # Hashing hundreds of MB takes a while: off the event loop, so serving goes on meanwhile.
-        directory = await asyncio.to_thread(verify_checkpoint, checkpoint)
-        verified = time.perf_counter()
+        workers = self._settings.read_workers or default_workers()
         if checkpoint.kind == checkpoint_pb2.CHECKPOINT_KIND_LORA:
+            # Hashing takes a while: off the event loop, so serving goes on meanwhile.
+            directory = await asyncio.to_thread(verify_checkpoint, checkpoint, workers=workers)
+            verified = time.perf_counter()
             await self._load_lora(checkpoint, directory)
+            log.info("adapter swapped in", policy_version=checkpoint.version, verify_s=round(verified - started, 3),
+                     swap_s=round(time.perf_counter() - verified, 3))
+            return
+        # Cheap checks first (files present with their sizes, shard index, tensor shapes from the headers), so
+        # that a wrong checkpoint is refused before gigabytes are read.
+        directory, entries = await asyncio.to_thread(checkpoint_entries, checkpoint)
+        await asyncio.to_thread(check_compatible, directory, self._served_shapes)
+        checked = time.perf_counter()
+        extra: dict = {}
+        if self._settings.stage_copy:
+            key = uuid.uuid4().hex
+            try:
+                staged = await self._stage(key, directory, entries, workers)
+                compare_shapes({name: (tuple(shape), dtype) for name, (shape, dtype) in staged["shapes"].items()},
+                               self._served_shapes)
+                verified = time.perf_counter()
+                timings = await self._swap_full(checkpoint, directory, "playpen_load_staged", {"key": key})
+            finally:
+                await self._engine.collective_rpc("playpen_drop_staged", kwargs={"key": key})
+            extra = {"read_s": round(staged["read_s"], 3)}
         else:
-            await asyncio.to_thread(check_compatible, directory, self._served_shapes)
-            await self._swap_full(checkpoint, directory)
-        log.info("checkpoint swapped in", policy_version=checkpoint.version, verify_s=round(verified - started, 3),
-                 swap_s=round(time.perf_counter() - verified, 3))
+            # Hashing here, several shards at once, while the old weights keep serving; it pages the shards in,
+            # and the worker then maps those same pages: the files are read from disk once.
+            await asyncio.to_thread(verify_files, directory, entries, label=f"checkpoint {checkpoint.version}",
+                                    workers=workers)
+            verified = time.perf_counter()
+            timings = await self._swap_full(checkpoint, directory, "playpen_load_shards", {
+                "weights_path": str(directory), "files": [entry.path for entry in entries]})
+        log.info("checkpoint swapped in", policy_version=checkpoint.version, check_s=round(checked - started, 3),
+                 verify_s=round(verified - checked, 3), **extra, **timings,
+                 gib=round(sum(entry.size_bytes for entry in entries) / 2**30, 3),
+                 total_s=round(time.perf_counter() - started, 3))
+
+    async def _stage(self, key: str, directory: Path, entries: list, workers: int) -> dict:
+        """Copy and verify the checkpoint inside the worker while the old weights keep serving."""
+        files = [[entry.path, entry.sha256, entry.size_bytes] for entry in entries]
+        await self._engine.collective_rpc("playpen_stage_weights", kwargs={
+            "key": key, "weights_path": str(directory), "files": files, "workers": workers, "copy": True})
+        delay = 0.002
+        while True:
+            states = await self._engine.collective_rpc("playpen_staging_state", kwargs={"key": key})
+            if all(state is not None for state in states):
+                break
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.02)
+        for state in states:
+            if "error" in state:
+                raise FailedPrecondition(f"checkpoint {directory.name} refused: {state['error']}; "
+                                         f"still serving version {self.version}")
+        return states[0]
 
     async def _load_lora(self, checkpoint: checkpoint_pb2.CheckpointRef, directory: Path) -> None:
         from vllm.lora.request import LoRARequest
@@ -202,7 +254,8 @@ class VllmBackend:
         # Requests already running keep the adapter they started with; new ones take this one.
         self._lora, self.version, self.kind = request, checkpoint.version, checkpoint.kind
 
-    async def _swap_full(self, checkpoint: checkpoint_pb2.CheckpointRef, directory: Path) -> None:
+    async def _swap_full(self, checkpoint: checkpoint_pb2.CheckpointRef, directory: Path, method: str,
+                         kwargs: dict) -> dict:
         async with self._swap:
             self._gate.clear()
             drain_started = time.perf_counter()
@@ -216,7 +269,7 @@ class VllmBackend:
                     await self._abort_stragglers()
                 copy_started = time.perf_counter()
                 try:
-                    await self._copy_weights(directory, checkpoint.version)
+                    load_s = await self._copy_weights(method, kwargs, checkpoint.version)
                 finally:
                     # KV and prefix-cache entries were computed by the weights before the copy.
                     while not await self._engine.reset_prefix_cache():
@@ -224,8 +277,8 @@ class VllmBackend:
                     await self._engine.resume_generation()
                 self._weights_dir, self._lora = directory, None
                 self.version, self.kind = checkpoint.version, checkpoint_pb2.CHECKPOINT_KIND_FULL
-                log.debug("full swap", drain_s=round(copy_started - drain_started, 3),
-                          copy_s=round(time.perf_counter() - copy_started, 3))
+                return {"pause_s": round(copy_started - drain_started, 3), "load_s": round(load_s, 3),
+                        "gate_closed_s": round(time.perf_counter() - drain_started, 3)}
             finally:
                 self._gate.set()
 
@@ -244,9 +297,11 @@ class VllmBackend:
             except TimeoutError:
                 continue
 
-    async def _copy_weights(self, directory: Path, version: int) -> None:
+    async def _copy_weights(self, method: str, kwargs: dict, version: int) -> float:
+        """Stream the verified shards into the model; on failure restore the previous weights from disk."""
         try:
-            await self._engine.collective_rpc("playpen_reload_weights", kwargs={"weights_path": str(directory)})
+            seconds = await self._engine.collective_rpc(method, kwargs=kwargs)
+            return max(seconds)
         except Exception as exc:
             log.error("weight copy failed; restoring the previous weights", version=version, error=str(exc))
             await self._engine.collective_rpc("playpen_reload_weights",

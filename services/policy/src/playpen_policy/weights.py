@@ -43,7 +43,12 @@ def tensor_shapes(directory: Path) -> dict[str, tuple[tuple[int, ...], str]]:
 
 def check_compatible(candidate: Path, served: dict[str, tuple[tuple[int, ...], str]]) -> None:
     """Raise FailedPrecondition unless `candidate` has exactly the served tensors, with the same shapes."""
-    found = tensor_shapes(candidate)
+    compare_shapes(tensor_shapes(candidate), served)
+
+
+def compare_shapes(found: dict[str, tuple[tuple[int, ...], str]],
+                   served: dict[str, tuple[tuple[int, ...], str]]) -> None:
+    """Raise FailedPrecondition unless `found` names exactly the served tensors, with the same shapes."""
     missing = sorted(set(served) - set(found))
     extra = sorted(set(found) - set(served))
     if missing or extra:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from playpen_trainer.distributed import Parallel, world_from_env
+from playpen_trainer.distributed import Parallel, autocast_dtype, world_from_env
 from playpen_trainer.grpo import GrpoConfig, grpo_step
 from playpen_trainer.loop import shard_groups
 from playpen_trainer.model import PolicyModel, make_optimizer
@@ -52,6 +52,7 @@ def main() -> None:
 
     world, device = world_from_env("auto", 600)
     model = PolicyModel.load(args.model, device=device)
+    model.autocast = autocast_dtype("auto", device)  # bf16 on a GPU, as the trainer runs there
     world.broadcast_tensors(iter(model.module.state_dict(keep_vars=True).values()))
     model.parallelize(Parallel(world, args.parallel, device))
     optimizer = make_optimizer(model, lr=1e-6)
@@ -70,7 +71,8 @@ def main() -> None:
     if world.is_main:
         print(json.dumps({"world_size": world.size, "parallel": args.parallel if world.size > 1 else "none",
                           "threads_per_rank": torch.get_num_threads(), "step_s": round(statistics.median(seconds), 3),
-                          "tokens_per_step": tokens, "device": str(device)}))
+                          "tokens_per_step": tokens, "device": str(device),
+                          "precision": str(model.autocast or torch.float32).removeprefix("torch.")}))
     world.close()
 
 

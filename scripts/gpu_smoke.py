@@ -3,6 +3,10 @@ then a big reload: a Llama-3.1-8B-shaped checkpoint (random weights built here, 
 staged and streamed into a CUDA engine, phase by phase (scripts/bench_reload.py; its figures under
 "reload_8b": stage_s, read_s, load_s, first_reply_s, total_s, and the old path's verify_s, disk_load_s).
 
+Then a GRPO step on CUDA: scripts/bench_train_ranks.py in the trainer environment (`make setup` on a CUDA
+node installs PyPI's CUDA torch there), one process, bf16 autocast, on the embedded default's model; with two
+or more GPUs also 2 ranks over NCCL, DDP and FSDP2 ("grpo_step": step_s, device, and "grpo_step_2_ranks_*").
+
 Needs the policy environment built for CUDA (`make setup VLLM_PACKAGES="vllm==0.32.0" POLICY_EXTRA=cuda`),
 about 16 GiB of GPU memory and twice that of host memory and disk for the 8B step (--reload-shape none skips
 it). Prints one JSON line; exits non-zero if any step fails. Not part of CI (CI has no GPU).
@@ -12,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -22,6 +28,30 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_policy import POLICY, perturbed_checkpoint
 from bench_reload import SHAPES
 from bench_reload import run as bench_reload
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def grpo_steps(model: Path, gpus: int) -> dict:
+    """GRPO steps on CUDA in the trainer's environment: one process, then 2 NCCL ranks (DDP, FSDP2) if there
+    are 2 GPUs. Each figure is the script's JSON line, or the failure."""
+    python = REPO / ".venv-trainer" / "bin" / "python"
+    script = str(REPO / "scripts" / "bench_train_ranks.py")
+    runs = {"grpo_step": [script, str(model)]}
+    if gpus >= 2:
+        for parallel in ("ddp", "fsdp"):
+            runs[f"grpo_step_2_ranks_{parallel}"] = ["-m", "torch.distributed.run", "--standalone",
+                                                     "--nproc-per-node=2", script, str(model), "--parallel", parallel]
+    figures = {}
+    for name, command in runs.items():
+        done = subprocess.run([str(python), *command, "--steps", "3"], capture_output=True, text=True, timeout=900,
+                              env={**os.environ, "PYTHONPATH": str(REPO)})
+        if done.returncode == 0:
+            figures[name] = {"ok": True, **json.loads(done.stdout.strip().splitlines()[-1])}
+            figures[name]["ok"] = figures[name]["device"].startswith("cuda")
+        else:
+            figures[name] = {"ok": False, "error": done.stderr.strip()[-1500:]}
+    return figures
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,8 +100,11 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as error:  # noqa: BLE001 — reported in the JSON line, like every other step
             result[f"reload_{args.reload_shape}"] = {"ok": False, "error": f"{type(error).__name__}: {error}"}
     big_ok = args.reload_shape == "none" or result[f"reload_{args.reload_shape}"].get("ok", False)
+    steps = grpo_steps(default_model_dir(), torch.cuda.device_count())
+    result.update(steps)
     print(json.dumps(result))
-    return 0 if result.get("ok") and result["exit_status"] == 0 and big_ok else 1
+    steps_ok = all(figures["ok"] for figures in steps.values())
+    return 0 if result.get("ok") and result["exit_status"] == 0 and big_ok and steps_ok else 1
 
 
 if __name__ == "__main__":

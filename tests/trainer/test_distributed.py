@@ -213,3 +213,30 @@ def test_two_pods_on_one_machine_form_one_job_and_the_second_answers_health_only
         codes = [pod.stop() for pod in reversed(pods)]  # pod 0 first: it tells pod 1 to stop
     assert codes == [0, 0]
     assert not (tmp_path / "data-1").exists()  # only pod 0 keeps data
+
+
+@pytest.mark.timeout(600)
+def test_gpu_smoke_grpo_steps_run_here_on_the_cpu(model, monkeypatch) -> None:
+    """`make gpu-smoke`'s GRPO step code path, with the device a parameter: on this CPU machine each run trains
+    (one process, 2 gloo ranks under DDP and FSDP2) and is reported, and only its device keeps it from `ok`."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import gpu_smoke
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    monkeypatch.setattr(gpu_smoke, "REPO", ROOT)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setattr(gpu_smoke.subprocess, "run", _with_python(gpu_smoke.subprocess.run))
+    figures = gpu_smoke.grpo_steps(model, gpus=2)
+    assert sorted(figures) == ["grpo_step", "grpo_step_2_ranks_ddp", "grpo_step_2_ranks_fsdp"]
+    for name, run in figures.items():
+        assert "error" not in run, run
+        assert run["device"] == "cpu" and run["ok"] is False and run["step_s"] > 0 and run["tokens_per_step"] > 0
+        assert run["world_size"] == (1 if name == "grpo_step" else 2)
+
+
+def _with_python(run):
+    """This test's interpreter instead of .venv-trainer's (the same environment under `make test`)."""
+    def patched(command, **kwargs):
+        return run([sys.executable, *command[1:]], **kwargs)
+    return patched

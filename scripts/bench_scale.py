@@ -15,7 +15,9 @@ JSON object with every section's figures.
   scripts/bench_train_ranks.py in the trainer's environment. On a CPU both use the same cores, so the ratio shows
   what splitting costs or gains there, not GPU data parallelism.
 
-Further parts of issue 12 add their sections to SECTIONS.
+- `reload`: a full reload of a sharded Llama-shaped checkpoint into a CPU vLLM engine, phase by phase, next to the
+  path it replaced (scripts/bench_reload.py in the policy's environment; `--reload-shape 1b` for the 1B shape,
+  `make bench-reload` alone for every option).
 """
 
 from __future__ import annotations
@@ -59,6 +61,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--train-steps", type=int, default=2, help="trainer: timed steps per run (after one warm-up step)")
     add("--trainer-python", type=Path, default=REPO / ".venv-trainer" / "bin" / "python",
         help="trainer: the trainer environment's python")
+    add("--reload-shape", default="135m", help="reload: checkpoint shape of scripts/bench_reload.py (135m, 1b, ...)")
+    add("--policy-python", type=Path, default=REPO / ".venv-policy" / "bin" / "python",
+        help="reload: the policy environment's python")
     add("--sections", nargs="*", default=None, help="run only these sections (default: all)")
     add("--workdir", type=Path, help="keep logs here (default: a temporary folder, removed)")
     return parser.parse_args(argv)
@@ -222,10 +227,25 @@ def trainer(options: argparse.Namespace, workdir: Path, gamemaster: launcher.Ser
             "note": "CPU: both runs share the same cores; on GPUs each rank adds a device"}
 
 
+def reload(options: argparse.Namespace, workdir: Path, gamemaster: launcher.Service) -> dict:
+    if not options.policy_python.exists():
+        return {"skipped": f"needs the policy environment ({options.policy_python})"}
+    done = subprocess.run([str(options.policy_python), str(REPO / "scripts" / "bench_reload.py"),
+                           "--shape", options.reload_shape, "--no-copy-path", "--workdir", str(workdir / "reload")],
+                          capture_output=True, text=True, timeout=1800)
+    if done.returncode != 0:
+        raise RuntimeError(f"bench_reload failed:\n{done.stderr[-3000:]}")
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"reload: {options.reload_shape} shape: {figures.get('total_s')} s in all "
+          f"(old path {figures.get('old_total_s')} s)", flush=True)
+    return figures
+
+
 SECTIONS: dict[str, Callable[[argparse.Namespace, Path, launcher.Service], dict]] = {
     "rollout": rollout,
     "failover": failover,
     "trainer": trainer,
+    "reload": reload,
 }
 
 

@@ -231,7 +231,7 @@ def reload(options: argparse.Namespace, workdir: Path, gamemaster: launcher.Serv
     if not options.policy_python.exists():
         return {"skipped": f"needs the policy environment ({options.policy_python})"}
     done = subprocess.run([str(options.policy_python), str(REPO / "scripts" / "bench_reload.py"),
-                           "--shape", options.reload_shape, "--no-copy-path", "--workdir", str(workdir / "reload")],
+                           "--shape", options.reload_shape, "--no-copy-path", "--workdir", str(workdir)],
                           capture_output=True, text=True, timeout=1800)
     if done.returncode != 0:
         raise RuntimeError(f"bench_reload failed:\n{done.stderr[-3000:]}")

@@ -359,3 +359,18 @@ role's own keys replacing them) and the flag that makes it follow a checkpoint s
 {{- end -}}
 {{- toJson (dict "roles" $roles) -}}
 {{- end -}}
+
+{{/*
+The game master's allowed_policies (JSON list of host:port globs): each policy Service of this release as a
+short name, with its namespace, and fully qualified in any cluster domain; then gamemaster.allowedPolicies.
+*/}}
+{{- define "playpen.allowedPolicies" -}}
+{{- $patterns := list }}
+{{- range $role := (include "playpen.policyRoles" . | fromJson).roles }}
+{{- $name := include "playpen.componentName" (dict "ctx" $ "component" $role.component) }}
+{{- $port := $role.values.port | int }}
+{{- $ns := $.Release.Namespace }}
+{{- $patterns = concat $patterns (list (printf "%s:%d" $name $port) (printf "%s.%s:%d" $name $ns $port) (printf "%s.%s.svc:%d" $name $ns $port) (printf "%s.%s.svc.*:%d" $name $ns $port)) }}
+{{- end }}
+{{- concat $patterns .Values.gamemaster.allowedPolicies | toJson }}
+{{- end -}}

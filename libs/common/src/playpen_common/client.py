@@ -43,8 +43,8 @@ def retry_service_config(max_attempts: int = 4, *, health_checked: bool = False)
 
 
 def channel_options(max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, retries: int = 4, *,
-                    health_checked: bool = False) -> list[tuple]:
-    return [
+                    health_checked: bool = False, idle_timeout_s: float | None = None) -> list[tuple]:
+    options = [
         ("grpc.max_send_message_length", max_message_bytes),
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.keepalive_time_ms", 30_000),
@@ -52,6 +52,10 @@ def channel_options(max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, retries:
         ("grpc.enable_retries", 1 if retries > 1 else 0),
         ("grpc.service_config", retry_service_config(retries, health_checked=health_checked)),
     ]
+    if idle_timeout_s is not None:
+        # A channel without calls for this long drops its connections (it reconnects on the next call).
+        options.append(("grpc.client_idle_timeout_ms", int(idle_timeout_s * 1000)))
+    return options
 
 
 def _split_host_port(address: str) -> tuple[str, int]:
@@ -107,10 +111,10 @@ def replica_addresses(target: str) -> list[str]:
     return [f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}" for ip in _ips(host)]
 
 
-def aio_channel(target: str, *, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
-                retries: int = 4, health_checked: bool = False) -> grpc.aio.Channel:
+def aio_channel(target: str, *, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, retries: int = 4,
+                health_checked: bool = False, idle_timeout_s: float | None = None) -> grpc.aio.Channel:
     return grpc.aio.insecure_channel(resolve_target(target), options=channel_options(
-        max_message_bytes, retries, health_checked=health_checked))
+        max_message_bytes, retries, health_checked=health_checked, idle_timeout_s=idle_timeout_s))
 
 
 def sync_channel(target: str, *, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,

@@ -25,6 +25,7 @@ class GameMasterMetrics(ServiceMetrics):
         self.episode_duration = self.histogram("episode_duration_seconds", "Wall-clock time of one episode",
                                                ["game"], buckets=(*_LATENCY_BUCKETS, 300, 600))
         self.in_flight = self.gauge("episodes_in_flight", "Episodes being played right now")
+        self.policy_channels = self.gauge("policy_channels", "Policy targets with an open channel")
         self.policy_retries = self.counter(
             "policy_retries_total", "Policy calls asked again on another replica (it died, drained or stopped)",
             ["role"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import AsyncIterator
 
@@ -14,7 +15,7 @@ from playpen_common.logging import bound_contextvars
 from playpen_gamemaster.convert import episode_message, unbuilt_episode
 from playpen_gamemaster.metrics import GameMasterMetrics
 from playpen_gamemaster.plan import EpisodeJob, build_plan
-from playpen_gamemaster.players import ChannelPool, PolicyResponder, RetryPolicy
+from playpen_gamemaster.players import ChannelLease, ChannelPool, PolicyAllowList, PolicyResponder, RetryPolicy
 from playpen_gamemaster.settings import GameMasterSettings
 from playpen_games.engine import GameDefinitionError
 from playpen_games.engine.runner import EpisodeStatus, play_episode
@@ -34,7 +35,9 @@ class GameMasterServicer(gamemaster_pb2_grpc.GameMasterServiceServicer):
         self._settings = settings
         self._metrics = metrics
         self._catalog = InstanceCatalog(settings.clembench_dir, settings.clembench_version)
-        self._channels = ChannelPool(settings.max_message_bytes)
+        self._channels = ChannelPool(settings.max_message_bytes, allowed=PolicyAllowList(settings.allowed_policies),
+                                     max_channels=settings.max_policy_channels, idle_s=settings.policy_channel_idle_s,
+                                     metrics=metrics)
         self._slots = asyncio.Semaphore(settings.max_concurrent_episodes)
         self._expert = ExpertResponder()
         self._retry = RetryPolicy(attempts=settings.policy_attempts, budget_s=settings.policy_retry_budget_s)
@@ -62,13 +65,13 @@ class GameMasterServicer(gamemaster_pb2_grpc.GameMasterServiceServicer):
 
     # ------------------------------------------------------------------ PlayEpisodes
 
-    def _responder(self, config: gamemaster_pb2.PlayerConfig, game: str, role: str):
+    def _responder(self, lease: ChannelLease, config: gamemaster_pb2.PlayerConfig, game: str, role: str):
         backend = config.WhichOneof("backend")
         if backend == "policy":
             if not config.policy.target:
                 raise InvalidArgument("a policy player needs a target (host:port, host:port,host:port or dns:///name:port)")
             name = config.policy.name or config.policy.target
-            stub = self._channels.stub(config.policy.target)
+            stub = lease.stub(config.policy.target)
             return PolicyResponder(stub, name, config.sampling, self._settings.policy_timeout_s,
                                    retry=self._retry, metrics=self._metrics), name
         if backend == "builtin":
@@ -83,9 +86,14 @@ class GameMasterServicer(gamemaster_pb2_grpc.GameMasterServiceServicer):
         raise InvalidArgument("a player config needs a policy endpoint or a builtin player")
 
     async def PlayEpisodes(self, request, context) -> AsyncIterator[gamemaster_pb2.PlayEpisodesResponse]:
-        plan = build_plan(request, self._catalog, self._responder,
-                          server_concurrency=self._settings.max_concurrent_episodes,
-                          max_episodes=MAX_EPISODES_PER_CALL)
+        lease = self._channels.lease()
+        try:
+            plan = build_plan(request, self._catalog, functools.partial(self._responder, lease),
+                              server_concurrency=self._settings.max_concurrent_episodes,
+                              max_episodes=MAX_EPISODES_PER_CALL)
+        except BaseException:
+            lease.release()
+            raise
         log.info("play episodes", run_id=plan.run_id, episodes=len(plan.jobs), concurrency=plan.concurrency)
         finished: asyncio.Queue[gamemaster_pb2.PlayEpisodesResponse] = asyncio.Queue()
         call_slots = asyncio.Semaphore(plan.concurrency)
@@ -103,6 +111,7 @@ class GameMasterServicer(gamemaster_pb2_grpc.GameMasterServiceServicer):
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            lease.release()
 
     async def _play_one(self, job: EpisodeJob, run_id: str):
         with bound_contextvars(episode_id=job.episode_id, game=job.instance.game):

@@ -30,3 +30,10 @@ class GameMasterSettings(ServiceSettings):
     policy_retry_budget_s: float = Field(
         60.0, ge=0, description="no turn is tried again once this many seconds have passed since it was first asked")
     max_reply_chars: int = Field(32_768, description="longest reply accepted from a player, characters")
+    allowed_policies: list[str] = Field(
+        default_factory=lambda: ["localhost:*", "127.0.0.1:*", "[::1]:*"],
+        description=("host:port patterns (glob, `*` any characters) of the policies a request may name; any other "
+                     "target is refused without connecting. Default: this machine only; the chart lists its own "
+                     "policy Services; [\"*\"] allows every address"))
+    max_policy_channels: int = Field(64, ge=1, description="policy targets with an open channel at once")
+    policy_channel_idle_s: float = Field(300.0, gt=0, description="an unused policy channel is closed after this")

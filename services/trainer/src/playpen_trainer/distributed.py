@@ -156,6 +156,18 @@ def world_from_env(device_setting: str, timeout_s: float) -> tuple[World, torch.
 
 # ---------------------------------------------------------------------------------------------- the scorer
 
+def lm_parts(module: nn.Module) -> tuple[nn.Module, nn.Module]:
+    """The transformer body and the LM head of an HF causal LM (inside a PEFT wrapper if there is one)."""
+    get_base_model = getattr(module, "get_base_model", None)
+    lm = get_base_model() if callable(get_base_model) else module
+    config = lm.config.get_text_config()
+    # We apply the head as a plain projection; models that scale or soft-cap logits would need that too.
+    for name in ("final_logit_softcapping", "logit_scale", "logits_scaling", "output_multiplier"):
+        if getattr(config, name, None) not in (None, 1.0):
+            raise NotImplementedError(f"{type(lm).__name__} transforms its logits ({name}); not supported")
+    return lm.base_model, lm.get_output_embeddings()
+
+
 class Scorer(nn.Module):
     """The training forward as one module: each completion token's log-probability given everything before it.
 
@@ -170,9 +182,7 @@ class Scorer(nn.Module):
 
     def forward(self, ids: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, targets: torch.Tensor,
                 autocast: torch.dtype | None = None) -> torch.Tensor:
-        from playpen_trainer.grpo import _parts
-
-        body, head = _parts(self.lm)
+        body, head = lm_parts(self.lm)
         context = torch.autocast(ids.device.type, dtype=autocast) if autocast is not None else nullcontext()
         with context:
             hidden = body(input_ids=ids, use_cache=False).last_hidden_state

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from playpen_trainer.distributed import Scorer
 from playpen_trainer.model import PolicyModel, ReferenceModel
 from playpen_trainer.samples import TurnSample
 
@@ -87,18 +88,6 @@ def token_loss(new: torch.Tensor, behaviour: torch.Tensor, advantages: torch.Ten
 
 # ---------------------------------------------------------------------------------------------- forwards
 
-def _parts(module: nn.Module) -> tuple[nn.Module, nn.Module]:
-    """The transformer body and the LM head of an HF causal LM (inside a PEFT wrapper if there is one)."""
-    get_base_model = getattr(module, "get_base_model", None)
-    lm = get_base_model() if callable(get_base_model) else module
-    config = lm.config.get_text_config()
-    # We apply the head as a plain projection; models that scale or soft-cap logits would need that too.
-    for name in ("final_logit_softcapping", "logit_scale", "logits_scaling", "output_multiplier"):
-        if getattr(config, name, None) not in (None, 1.0):
-            raise NotImplementedError(f"{type(lm).__name__} transforms its logits ({name}); not supported")
-    return lm.base_model, lm.get_output_embeddings()
-
-
 def micro_batches(samples: Sequence[TurnSample], budget: int) -> list[list[int]]:
     """Indices grouped longest first, each group's rows × longest row ≤ budget (a longer sample goes alone).
     Similar lengths share a batch, so right padding wastes little."""
@@ -120,8 +109,6 @@ def _length(sample: TurnSample) -> int:
 def _scorer(module: nn.Module) -> nn.Module:
     """A module whose forward is Scorer's: the given one if it already is (possibly wrapped by DDP or FSDP),
     else a Scorer around an HF causal LM."""
-    from playpen_trainer.distributed import Scorer
-
     return module if isinstance(getattr(module, "module", module), Scorer) else Scorer(module)
 
 

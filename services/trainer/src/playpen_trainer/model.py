@@ -18,6 +18,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from playpen_trainer.distributed import Parallel, Scorer, World
+
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"
 
@@ -47,8 +49,6 @@ class PolicyModel:
     """The trainable model: an HF causal LM, optionally wrapped as a PEFT LoRA model."""
 
     def __init__(self, module: nn.Module, base_model_dir: Path, lora: LoraSettings | None):
-        from playpen_trainer.distributed import Parallel, Scorer, World
-
         self.module = module
         self.base_model_dir = base_model_dir
         self.lora = lora
@@ -101,8 +101,6 @@ class PolicyModel:
     def parallelize(self, parallel, reference: ReferenceModel | None = None) -> None:
         """Spread the training forwards over `parallel`'s world (a no-op for one process). Call before the
         optimizer is made: sharding replaces the parameters. Every rank must hold the same weights already."""
-        from playpen_trainer.distributed import Scorer
-
         self.parallel = parallel
         self.scorer = parallel.wrap(Scorer(self.module), trainable=True)
         if reference is not None:
@@ -207,8 +205,6 @@ class ReferenceModel:
     """A module to run reference forwards with, under `no_grad` (see PolicyModel.reference_for)."""
 
     def __init__(self, module: nn.Module, *, adapters_off: bool):
-        from playpen_trainer.distributed import Scorer
-
         self._module = module
         self._adapters_off = adapters_off
         self._scorer: nn.Module = Scorer(module)
@@ -220,8 +216,6 @@ class ReferenceModel:
     def parallelize(self, parallel, policy: PolicyModel) -> None:
         """LoRA: the policy's own forward with the adapters off (sharded if the policy is: its forward is then a
         collective). Full weights: a frozen copy, sharded like the policy under FSDP, whole on every rank else."""
-        from playpen_trainer.distributed import Scorer
-
         if self._adapters_off:
             self._scorer = policy.scorer if parallel.sharded else Scorer(self._module)
         else:

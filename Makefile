@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # The game master's environment (also the tools'): no torch here; the policy and the trainer have their own.
-PACKAGES := libs/proto libs/common libs/games libs/report services/gamemaster services/selfplay services/policy services/evaluator
+PACKAGES := libs/proto libs/common libs/games libs/skills libs/report services/gamemaster services/selfplay services/policy services/evaluator
 PROTO_OUT := libs/proto/src
 PROTOS := $(shell find proto -name '*.proto' | sort)
 FIXTURES ?= ../shared/parity

@@ -33,11 +33,24 @@ class EvalEpisode:
 
 
 @dataclass(frozen=True)
+class SkillPoint:
+    """A version's statscore: % of the skill suite's prompts whose every constraint it followed, 95% Wilson CI."""
+
+    suite: str
+    prompts: int
+    followed: int
+    statscore: float
+    ci_low: float
+    ci_high: float
+
+
+@dataclass(frozen=True)
 class EvalPoint:
     version: int
     step: int
     label: str
     promoted: bool
+    skills: SkillPoint | None = None  # None: the version was evaluated without the skill suite
 
 
 @dataclass(frozen=True)

@@ -96,7 +96,10 @@ def test_the_statscore_is_stored_listed_exposed_and_reported(services, workdir: 
         later = evaluate(checkpoint(workdir / "checkpoints", 1), "grpo")
         assert (later.skills.followed, later.skills.statscore) == (2, pytest.approx(50.0))
         assert {k.kind: k.followed for k in later.skills.constraints}["lowercase"] == 0
-        assert scrape(services)["playpen_evaluator_statscore"] == pytest.approx(50.0)
+        samples = scrape(services)
+        assert samples["playpen_evaluator_statscore"] == pytest.approx(50.0)
+        assert samples['playpen_evaluator_skill_constraint_followed{kind="lowercase"}'] == 0.0
+        assert samples['playpen_evaluator_skill_constraint_followed{kind="bullets"}'] == 100.0
 
         listed = stub.ListResults(evaluator_pb2.ListResultsRequest(), timeout=30).results
         assert [(r.version, r.skills.followed) for r in listed] == [(0, 3), (1, 2)]

@@ -83,6 +83,9 @@ async def test_the_statscore_is_stored_with_the_version_and_exposed(tmp_path) ->
         (stored,) = evaluator.store.results([3], "validation", include_episodes=False)
         assert stored.skills == skills
         assert evaluator.metrics.statscore._value.get() == pytest.approx(75.0)
+        followed = evaluator.metrics.skill_kind_followed
+        assert followed.labels(kind="max_words")._value.get() == 0.0
+        assert followed.labels(kind="json_object")._value.get() == 100.0
     finally:
         evaluator.store.close()
 

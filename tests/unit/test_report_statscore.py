@@ -33,6 +33,8 @@ def stored(path: Path, followed: dict[int, int | None]) -> None:
                 result.skills.CopyFrom(evaluator_pb2.SkillScore(
                     suite=p.suite, prompts=p.prompts, followed=p.followed, statscore=p.statscore, ci_low=p.ci_low,
                     ci_high=p.ci_high))
+                result.skills.constraints.add(kind="lowercase", followed=count, checked=40)
+                result.skills.constraints.add(kind="no_commas", followed=5, checked=10)
             row = evaluator_pb2.EpisodeResult(episode_id=f"v{version}", game="taboo", group="seen", instance_id="e/0",
                                               main_score=50.0, turns=1)
             store.record(result, checkpoint_pb2.CheckpointRef(version=version), protocol="p", episodes=[row],
@@ -53,9 +55,13 @@ def test_the_report_shows_the_statscore_per_version(tmp_path, capsys) -> None:
     assert "| v0 | 0 | l0 | statscore-v1 | 40 | 36 | 90.0 | [76.9, 96.0] |" in markdown
     assert "| v1 | 10 | l1 | not measured | – | – | – | – |" in markdown
     assert "| v2 | 20 | l2 | statscore-v1 | 40 | 12 | 30.0 | [18.1, 45.4] |" in markdown
+    assert "| kind | v0 | v2 |" in markdown
+    assert "| lowercase | 36/40 (90%) | 12/40 (30%) |" in markdown
+    assert "| no_commas | 5/10 (50%) | 5/10 (50%) |" in markdown
     versions = json.loads((tmp_path / "report" / "results.json").read_text())["versions"]
     assert [v["statscore"] and v["statscore"]["followed"] for v in versions] == [36, None, 12]
     assert versions[0]["statscore"]["ci_low"] == skill_point(36).ci_low
+    assert versions[2]["statscore"]["kinds"] == {"lowercase": [12, 40], "no_commas": [5, 10]}
 
 
 def test_the_sentence_calls_a_change_only_when_the_intervals_do_not_overlap() -> None:

@@ -25,7 +25,8 @@ def from_results(results: Iterable[evaluator_pb2.EvaluationResult]
         if result.HasField("skills"):
             s = result.skills
             skills = SkillPoint(suite=s.suite, prompts=s.prompts, followed=s.followed, statscore=s.statscore,
-                                ci_low=s.ci_low, ci_high=s.ci_high)
+                                ci_low=s.ci_low, ci_high=s.ci_high,
+                                kinds={k.kind: (k.followed, k.checked) for k in s.constraints})
         points.append(EvalPoint(version=result.version, step=result.step, label=result.label,
                                 promoted=result.promoted, skills=skills))
         evals += [EvalEpisode(version=result.version, label=result.label, game=e.game, group=e.group,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 GROUPS = ("seen", "unseen")
 OVERALL = "overall"
@@ -42,6 +42,7 @@ class SkillPoint:
     statscore: float
     ci_low: float
     ci_high: float
+    kinds: dict[str, tuple[int, int]] = field(default_factory=dict)  # constraint kind -> (followed, checked)
 
 
 @dataclass(frozen=True)

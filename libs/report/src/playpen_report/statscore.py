@@ -58,4 +58,17 @@ def statscore_section(points: Sequence[EvalPoint]) -> list[str]:
         cells = ([s.suite, str(s.prompts), str(s.followed), f"{s.statscore:.1f}", f"[{s.ci_low:.1f}, {s.ci_high:.1f}]"]
                  if s else ["not measured", "–", "–", "–", "–"])
         lines.append("| " + " | ".join([f"v{p.version}", str(p.step), p.label, *cells]) + " |")
+    measured = [(p.version, p.skills) for p in points if p.skills]
+    shown = list(dict((measured[0], measured[-1])).items())  # the first and the last version measured
+    kinds = sorted({kind for _, skills in shown for kind in skills.kinds})
+    if kinds:
+        lines += ["", "Constraints followed per kind, first and last version measured (each constraint counted "
+                  "on its own):", "", "| kind | " + " | ".join(f"v{version}" for version, _ in shown) + " |",
+                  "| --- |" + " --- |" * len(shown)]
+        for kind in kinds:
+            cells = []
+            for _, skills in shown:
+                followed, checked = skills.kinds.get(kind, (0, 0))
+                cells.append(f"{followed}/{checked} ({100 * followed / checked:.0f}%)" if checked else "–")
+            lines.append(f"| {kind} | " + " | ".join(cells) + " |")
     return lines

@@ -23,6 +23,9 @@ class EvaluatorMetrics(ServiceMetrics):
             "group_clemscore", "clemscore per group (seen, unseen, overall) of the latest evaluated version", ["group"])
         self.statscore = self.gauge("statscore", "% of skill-suite prompts whose every constraint the latest "
                                     "evaluated version followed (NaN: not asked)")
+        self.skill_kind_followed = self.gauge(
+            "skill_constraint_followed", "% of the skill suite's constraints of each kind the latest evaluated "
+            "version followed", ["kind"])
         self.evaluated_version = self.gauge("evaluated_version", "Version of the latest evaluation")
         self.serving_version = self.gauge("serving_version", "Version serving replicas follow (0: the base model)")
         self.evaluations = self.counter(
@@ -44,5 +47,9 @@ class EvaluatorMetrics(ServiceMetrics):
             self.group_clemscore.labels(group=group.group).set(group.score.clemscore)
         self.group_clemscore.labels(group="overall").set(result.overall.clemscore)
         self.statscore.set(result.skills.statscore if result.HasField("skills") else math.nan)
+        self.skill_kind_followed.clear()
+        for kind in result.skills.constraints:
+            if kind.checked:
+                self.skill_kind_followed.labels(kind=kind.kind).set(100.0 * kind.followed / kind.checked)
         self.evaluated_version.set(result.version)
         self.progressed()

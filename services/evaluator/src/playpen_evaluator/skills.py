@@ -5,6 +5,10 @@ statscore = % of prompts whose every constraint the reply followed, with a 95% W
 so a stored result needs no resampling seed); per constraint kind, the share of its constraints followed. It is
 reported beside the clemscore and never decides a promotion: the promotion rule stays the seen games' clemscore.
 Replies must come from the evaluated version, as in the games.
+
+The skill settings are not part of a result's protocol (games.py): changing them does not start a new
+promotion history or re-evaluate stored versions. A stored result keeps the suite name and the prompt count it
+was scored with, and the report compares two statscores only when both are equal.
 """
 
 from __future__ import annotations

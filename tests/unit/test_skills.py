@@ -72,6 +72,8 @@ def test_reading_rules() -> None:
     assert text.words("Don't re-read 3.5 items — **bold** _x_") == ["Don't", "re-read", "3", "5", "items", "bold", "x"]
     assert text.sentence_count("Hi there.   How are you?!  Fine") == 3
     assert text.sentence_count("...") == 0
+    assert text.sentence_count('He said "hi." Then he left (quietly).') == 2
+    assert text.bullet_lines("- a\n* * *\n- - -\n  * b") == ["- a", "  * b"]
     assert text.paragraphs("\n\na\n \nb\n\n\n") == ["a", "b"]
     assert text.unfenced('```json\n{"a": 1}\n```') == '{"a": 1}'
     assert text.unfenced("no fence ```x```") == "no fence ```x```"

@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # The game master's environment (also the tools'): no torch here; the policy and the trainer have their own.
-PACKAGES := libs/proto libs/common libs/games libs/report services/gamemaster services/selfplay services/policy services/evaluator
+PACKAGES := libs/proto libs/common libs/games libs/skills libs/report services/gamemaster services/selfplay services/policy services/evaluator
 PROTO_OUT := libs/proto/src
 PROTOS := $(shell find proto -name '*.proto' | sort)
 FIXTURES ?= ../shared/parity
@@ -24,7 +24,8 @@ TRAINER_VENV := .venv-trainer
 TRAINER_BIN := $(TRAINER_VENV)/bin
 TRAINER_STAMP := $(TRAINER_VENV)/.installed
 
-.PHONY: help setup setup-policy setup-trainer setup-wordnet proto proto-lint lint test test-slow replay run instances clean k8s-check \
+.PHONY: help setup setup-policy setup-trainer setup-wordnet proto proto-lint lint test test-slow replay run instances skills-suite \
+	clean k8s-check \
 	images k8s-e2e setup-containers kustomize \
 	bench-policy bench-trainer bench-loop bench-scale bench-reload gpu-smoke
 
@@ -43,6 +44,7 @@ help:
 	@echo "make lint       ruff + buf lint"
 	@echo "make proto      regenerate the Python code of proto/"
 	@echo "make instances  regenerate the shipped game instances (needs Debian's wordnet-base)"
+	@echo "make skills-suite  regenerate the skill-retention suite (libs/skills, statscore)"
 	@echo "make k8s-check  render, lint and validate the Helm chart offline (installs .venv-k8s first time)"
 	@echo "make kustomize  regenerate k8s/kustomize (kubectl apply -k) from the chart"
 	@echo "make images     build every image with Podman (a Debian stand-in for the base image if it cannot be pulled)"
@@ -146,6 +148,9 @@ gpu-smoke: setup
 
 instances: $(STAMP)
 	$(BIN)/python -m playpen_games.instances.generated
+
+skills-suite: $(STAMP)
+	$(BIN)/python -m playpen_skills
 
 # Kubernetes tooling lives in its own venv so that nothing of it reaches the services' environment.
 K8S_VENV := .venv-k8s

@@ -9,11 +9,13 @@ verdict.json, results.json, config.json, three PNG learning curves and the trans
 Tables use clembench's definitions (`tables`); the verdict compares latest with baseline per group (seen,
 unseen, overall = all games) on % played, mean episode score (Main Score with an aborted episode counted as
 0) and clemscore, each with a 95% percentile bootstrap interval (`verdict`), and says it in words (`wording`).
+Skill retention (`statscore`): each version's statscore with its 95% Wilson interval, when the evaluator asked
+the skill suite.
 """
 
-from playpen_report.records import EvalEpisode, EvalPoint, TrainStep, Transcript, Verdict, VerdictEntry
+from playpen_report.records import EvalEpisode, EvalPoint, SkillPoint, TrainStep, Transcript, Verdict, VerdictEntry
 from playpen_report.verdict import compare_training, compare_versions
 from playpen_report.writer import write_report
 
-__all__ = ["EvalEpisode", "EvalPoint", "TrainStep", "Transcript", "Verdict", "VerdictEntry", "compare_training",
-           "compare_versions", "write_report"]
+__all__ = ["EvalEpisode", "EvalPoint", "SkillPoint", "TrainStep", "Transcript", "Verdict", "VerdictEntry",
+           "compare_training", "compare_versions", "write_report"]

@@ -11,7 +11,7 @@ from typing import Any
 
 from playpen.common.v1 import episode_pb2
 from playpen.evaluator.v1 import evaluator_pb2
-from playpen_report.records import EvalEpisode, EvalPoint, TrainStep
+from playpen_report.records import EvalEpisode, EvalPoint, SkillPoint, TrainStep
 
 
 def from_results(results: Iterable[evaluator_pb2.EvaluationResult]
@@ -21,8 +21,14 @@ def from_results(results: Iterable[evaluator_pb2.EvaluationResult]
     chosen = sorted({result.version: result for result in results}.values(), key=lambda r: r.version)
     evals, points = [], []
     for result in chosen:
+        skills = None
+        if result.HasField("skills"):
+            s = result.skills
+            skills = SkillPoint(suite=s.suite, prompts=s.prompts, followed=s.followed, statscore=s.statscore,
+                                ci_low=s.ci_low, ci_high=s.ci_high,
+                                kinds={k.kind: (k.followed, k.checked) for k in s.constraints})
         points.append(EvalPoint(version=result.version, step=result.step, label=result.label,
-                                promoted=result.promoted))
+                                promoted=result.promoted, skills=skills))
         evals += [EvalEpisode(version=result.version, label=result.label, game=e.game, group=e.group,
                               episode_id=e.episode_id, instance_id=e.instance_id, aborted=e.aborted,
                               success=e.success, main_score=e.main_score) for e in result.episodes]

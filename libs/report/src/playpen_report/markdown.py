@@ -8,6 +8,7 @@ from typing import Any
 
 from playpen_games.clemscore import Clemscore
 from playpen_report.records import GROUPS, METRIC_NAMES, NO_GAMES, OVERALL, TRAINING, EvalPoint, TrainStep, Verdict
+from playpen_report.statscore import statscore_section
 
 
 def _number(value: float) -> str:
@@ -90,6 +91,7 @@ def render_markdown(verdict: Verdict, tables: dict[int, dict[str, Any]], games: 
         scores = [table[g]["mean"] if table else None for g in GROUPS] + [table[OVERALL] if table else None]
         lines.append(_row([f"v{p.version}", str(p.step), p.label, "yes" if p.promoted else "no",
                            *("n/a" if s is None else _number(s.clemscore) for s in scores)]))
+    lines += ["", *statscore_section(points)]
     lines += ["", "## Learning curves", "", f"{len(steps)} training steps.", "", "![reward](reward.png)",
               "![played](played.png)", "![clemscore](clemscore.png)", "", "## Sample transcripts", ""]
     lines += [f"- [{name}](transcripts/{name})" for name in transcript_files] or ["None recorded."]

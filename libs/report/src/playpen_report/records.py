@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 GROUPS = ("seen", "unseen")
 OVERALL = "overall"
@@ -33,11 +33,25 @@ class EvalEpisode:
 
 
 @dataclass(frozen=True)
+class SkillPoint:
+    """A version's statscore: % of the skill suite's prompts whose every constraint it followed, 95% Wilson CI."""
+
+    suite: str
+    prompts: int
+    followed: int
+    statscore: float
+    ci_low: float
+    ci_high: float
+    kinds: dict[str, tuple[int, int]] = field(default_factory=dict)  # constraint kind -> (followed, checked)
+
+
+@dataclass(frozen=True)
 class EvalPoint:
     version: int
     step: int
     label: str
     promoted: bool
+    skills: SkillPoint | None = None  # None: the version was evaluated without the skill suite
 
 
 @dataclass(frozen=True)

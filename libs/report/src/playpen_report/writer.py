@@ -26,6 +26,7 @@ from playpen_report.records import (
     Verdict,
     VerdictEntry,
 )
+from playpen_report.statscore import statscore_sentence
 from playpen_report.tables import group_games, version_table
 from playpen_report.verdict import compare_training, compare_versions
 from playpen_report.wording import capitalised, describe, sentences
@@ -71,6 +72,9 @@ def write_report(directory: str | Path, *, evals: Sequence[EvalEpisode], points:
             if group_entries and group_entries[0].direction != NO_GAMES:
                 stage_lines.append(f"{group}: " + " ".join(capitalised(describe(e)) for e in group_entries))
         lines.insert(-1, " ".join(stage_lines))
+    skills = statscore_sentence(points, baseline_version, latest)
+    if skills is not None:
+        lines.insert(-1, skills)
     verdict = Verdict(baseline_version, latest, best, tuple(entries), tuple(lines))
 
     write_plots(out, points, steps, tables, baseline_version)
@@ -141,12 +145,13 @@ def _score_data(score: Clemscore | None) -> dict[str, Any] | None:
 
 def _versions_data(points: Sequence[EvalPoint], tables: dict[int, dict[str, Any]],
                    labels: dict[int, str]) -> list[dict[str, Any]]:
-    listed = [(p.version, p.step, p.promoted) for p in points]
-    listed += [(v, None, None) for v in tables if v not in {p.version for p in points}]
+    listed = [(p.version, p.step, p.promoted, p.skills) for p in points]
+    listed += [(v, None, None, None) for v in tables if v not in {p.version for p in points}]
     rows = []
-    for version, step, promoted in listed:
+    for version, step, promoted, skills in listed:
         table = tables.get(version)
-        row: dict[str, Any] = {"version": version, "step": step, "label": labels.get(version), "promoted": promoted}
+        row: dict[str, Any] = {"version": version, "step": step, "label": labels.get(version), "promoted": promoted,
+                               "statscore": asdict(skills) if skills else None}
         for group in GROUPS:
             part = table[group] if table else {"games": {}, "mean": None}
             row[group] = {"games": {g: asdict(s) for g, s in part["games"].items()}, "mean": _score_data(part["mean"])}

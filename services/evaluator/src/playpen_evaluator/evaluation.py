@@ -10,6 +10,7 @@
 - An episode that failed for infrastructure reasons (or an engine error) is replayed up to `episode_retries`
   times; if it still fails the evaluation fails with the reason and nothing is stored.
 - Every reply must come from the evaluated version; any other version in an episode fails the evaluation.
+- After the games, the skill suite (skills.py) when configured: its statscore is stored in the same result.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from playpen_evaluator.games import GameCatalog, GameSet
 from playpen_evaluator.metrics import EvaluatorMetrics
 from playpen_evaluator.serving import Serving
 from playpen_evaluator.settings import EvaluatorSettings
+from playpen_evaluator.skills import SkillSuite
 from playpen_evaluator.store import ResultStore
 
 log = structlog.get_logger("playpen.evaluator")
@@ -58,9 +60,13 @@ def same_files(a: checkpoint_pb2.CheckpointRef, b: checkpoint_pb2.CheckpointRef)
 class Evaluator:
     def __init__(self, settings: EvaluatorSettings, store: ResultStore, serving: Serving, metrics: EvaluatorMetrics,
                  gamemaster: gamemaster_pb2_grpc.GameMasterServiceStub,
-                 policy: Replicas[policy_pb2_grpc.PolicyServiceStub]):
+                 policy: Replicas[policy_pb2_grpc.PolicyServiceStub], *, skills: SkillSuite | None = None,
+                 skills_policy: policy_pb2_grpc.PolicyServiceStub | None = None):
         self.settings, self.store, self.serving, self.metrics = settings, store, serving, metrics
         self._gamemaster, self._policy = gamemaster, policy
+        # The skill suite's prompts go to one channel over the eval policy's replicas (any of them will do).
+        self._skills = skills if skills_policy is not None else None
+        self._skills_policy = skills_policy
         self.catalog: GameCatalog | None = None
         self._lock = asyncio.Lock()
         self._running: dict[Key, asyncio.Task[evaluator_pb2.EvaluationResult]] = {}
@@ -142,7 +148,9 @@ class Evaluator:
                 self.metrics.duration.observe(time.perf_counter() - started)
                 self.metrics.evaluations.labels(outcome="promoted" if result.promoted else "not_promoted").inc()
                 self.metrics.record(result)
-                log.info("checkpoint evaluated", clemscore=result.overall.clemscore, promoted=result.promoted,
+                log.info("checkpoint evaluated", clemscore=result.overall.clemscore,
+                         statscore=result.skills.statscore if result.HasField("skills") else None,
+                         promoted=result.promoted,
                          reason=result.promotion_reason, seconds=round(time.perf_counter() - started, 1))
                 return result
 
@@ -152,6 +160,11 @@ class Evaluator:
         episodes = await self._play(checkpoint.version, split, game_set)
         scored = scoring.score(episodes, game_set.groups)
         result = scored.result
+        if self._skills is not None and self._skills_policy is not None:
+            try:
+                result.skills.CopyFrom(await self._skills.evaluate(self._skills_policy, checkpoint.version))
+            except grpc.aio.AioRpcError as error:
+                raise downstream(error, "eval policy, answering the skill suite") from None
         result.version, result.split, result.label, result.step = checkpoint.version, split, label, checkpoint.step
         result.evaluated_at.GetCurrentTime()
         assert self.catalog is not None

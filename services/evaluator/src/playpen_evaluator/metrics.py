@@ -6,6 +6,8 @@ as small as the game set: the history of every version lives in the result store
 
 from __future__ import annotations
 
+import math
+
 from playpen.evaluator.v1 import evaluator_pb2
 from playpen_common.metrics import ServiceMetrics
 
@@ -19,6 +21,11 @@ class EvaluatorMetrics(ServiceMetrics):
                                     ["game", "group"])
         self.group_clemscore = self.gauge(
             "group_clemscore", "clemscore per group (seen, unseen, overall) of the latest evaluated version", ["group"])
+        self.statscore = self.gauge("statscore", "% of skill-suite prompts whose every constraint the latest "
+                                    "evaluated version followed (NaN: not asked)")
+        self.skill_kind_followed = self.gauge(
+            "skill_constraint_followed", "% of the skill suite's constraints of each kind the latest evaluated "
+            "version followed", ["kind"])
         self.evaluated_version = self.gauge("evaluated_version", "Version of the latest evaluation")
         self.serving_version = self.gauge("serving_version", "Version serving replicas follow (0: the base model)")
         self.evaluations = self.counter(
@@ -39,5 +46,10 @@ class EvaluatorMetrics(ServiceMetrics):
         for group in result.groups:
             self.group_clemscore.labels(group=group.group).set(group.score.clemscore)
         self.group_clemscore.labels(group="overall").set(result.overall.clemscore)
+        self.statscore.set(result.skills.statscore if result.HasField("skills") else math.nan)
+        self.skill_kind_followed.clear()
+        for kind in result.skills.constraints:
+            if kind.checked:
+                self.skill_kind_followed.labels(kind=kind.kind).set(100.0 * kind.followed / kind.checked)
         self.evaluated_version.set(result.version)
         self.progressed()

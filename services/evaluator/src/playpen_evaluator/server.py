@@ -22,6 +22,7 @@ from playpen_evaluator.metrics import EvaluatorMetrics
 from playpen_evaluator.service import EvaluatorServicer
 from playpen_evaluator.serving import Serving
 from playpen_evaluator.settings import EvaluatorSettings
+from playpen_evaluator.skills import SkillSuite
 from playpen_evaluator.store import ResultStore
 
 SERVICE_NAME = evaluator_pb2.DESCRIPTOR.services_by_name["EvaluatorService"].full_name
@@ -30,6 +31,11 @@ log = structlog.get_logger("playpen.evaluator")
 
 async def serve(settings: EvaluatorSettings) -> None:
     configure_logging(settings.log_level, settings.log_format)
+    try:
+        skills = SkillSuite.from_settings(settings)
+    except (OSError, ValueError) as error:
+        log.error("bad skill suite configuration", error=str(error))
+        raise SystemExit(2) from None
     metrics = EvaluatorMetrics()
     store = ResultStore(settings.store_path)
     serving = Serving(await asyncio.to_thread(store.serving))
@@ -38,9 +44,10 @@ async def serve(settings: EvaluatorSettings) -> None:
     # Every eval policy replica loads each evaluated checkpoint; the game master spreads the turns over them.
     policies = Replicas(settings.eval_policy_target, policy_pb2_grpc.PolicyServiceStub,
                         max_message_bytes=settings.max_message_bytes)
+    eval_policy = aio_channel(settings.eval_policy_target, max_message_bytes=settings.max_message_bytes)
     evaluator = Evaluator(settings, store, serving, metrics, gamemaster_pb2_grpc.GameMasterServiceStub(gamemaster),
-                          policies)
-    channels = [gamemaster]
+                          policies, skills=skills, skills_policy=policy_pb2_grpc.PolicyServiceStub(eval_policy))
+    channels = [gamemaster, eval_policy]
     service = GrpcService("evaluator", settings, metrics)
     service.add(evaluator_pb2_grpc.add_EvaluatorServiceServicer_to_server, EvaluatorServicer(evaluator),
                 SERVICE_NAME)

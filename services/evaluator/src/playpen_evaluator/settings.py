@@ -61,6 +61,15 @@ class EvaluatorSettings(ServiceSettings):
         1.0, ge=0, description="a checkpoint is promoted if its seen validation clemscore is at least the best "
                                "promoted one minus this many clemscore points")
 
+    skills: bool = Field(True, description="after the games, ask the skill-retention suite (statscore) too")
+    skill_prompts: int = Field(
+        40, ge=1, description="prompts of the suite asked, its first N (the same for every version); 40 asks every "
+                              "constraint kind at least twice for about a tenth of a game set's replies")
+    skill_max_tokens: int = Field(384, ge=1, description="generated tokens per skill-suite reply")
+    skill_suite: Path | None = Field(None, description="a suite file of playpen_skills' format (default: the "
+                                                       "shipped statscore-v1)")
+    skill_timeout_s: float = Field(600.0, gt=0, description="deadline of one skill-suite reply, seconds")
+
     rpc_timeout_s: float = Field(30.0, gt=0, description="deadline of short calls (status, ListGames), seconds")
     load_timeout_s: float = Field(900.0, gt=0, description="deadline of LoadWeights on the eval policy, seconds")
     play_timeout_s: float = Field(7200.0, gt=0, description="deadline of one PlayEpisodes call, seconds")

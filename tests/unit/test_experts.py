@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import dataclasses
+import functools
 import random
 from collections.abc import Callable
 
@@ -263,7 +264,8 @@ def servicer() -> GameMasterServicer:
 
 def plan_for(servicer: GameMasterServicer, **fields):
     request = gm.PlayEpisodesRequest(split="validation", instances_per_game=1, **fields)
-    return build_plan(request, servicer._catalog, servicer._responder, server_concurrency=4, max_episodes=100)
+    responder = functools.partial(servicer._responder, servicer._channels.lease())
+    return build_plan(request, servicer._catalog, responder, server_concurrency=4, max_episodes=100)
 
 
 def test_a_builtin_expert_is_bound_to_every_role_and_labelled_expert(servicer) -> None:

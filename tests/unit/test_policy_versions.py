@@ -124,6 +124,7 @@ def test_full_weights_replace_the_base_and_drop_every_adapter(root) -> None:
     run(ask(backend, 1))
     run(backend.load(commit(root.parent / "full", 6, FULL)))
     assert backend.versions.held() == [6] and run(ask(backend)).policy_version == 6
+    assert run(ask(backend, 6)).policy_version == 6  # the engine's own full version can be pinned
     with pytest.raises(FailedPrecondition, match="not held"):
         run(ask(backend, 0))  # the old base is gone from this engine
     assert run(ask(backend, 2)).policy_version == 2  # adapters can be pinned again over the new base

@@ -72,6 +72,8 @@ def test_same_run_id_and_seed_give_the_same_episode_ids(gm_stub, policy) -> None
     ({"games": ["taboo"], "instance_ids": ["frequent/999999"]}, "no taboo instances"),
     ({"games": ["taboo"], "default_player": gm.PlayerConfig(builtin="oracle")}, "unknown builtin"),
     ({"games": ["taboo"]}, "no player for role"),
+    ({"games": ["taboo"], "default_player": gm.PlayerConfig(
+        policy=gm.PolicyEndpoint(target="x:1", policy_version=-2))}, "pinned policy_version"),
 ])
 def test_bad_play_requests_are_invalid_argument(gm_stub, fields, message) -> None:
     with pytest.raises(grpc.RpcError) as raised:

@@ -69,6 +69,8 @@ class GameMaster:
 class Policy:
     def __init__(self, version: int = 0):
         self.version, self.loads = version, 0
+        self.pins: list[int] = []
+        self.pin_answers_with = 0
 
     async def GetStatus(self, request, timeout=None):
         return policy_pb2.GetStatusResponse(policy_version=self.version)
@@ -77,6 +79,11 @@ class Policy:
         self.loads += 1
         self.version = request.checkpoint.version
         return policy_pb2.LoadWeightsResponse(policy_version=self.version)
+
+    async def Generate(self, request, timeout=None):
+        """A pinned Generate: answered by the pinned version unless `pin_answers_with` says otherwise."""
+        self.pins.append(request.policy_version)
+        return policy_pb2.GenerateResponse(policy_version=self.pin_answers_with or request.policy_version)
 
     async def each(self, call):
         """As playpen_common.replicas.Replicas.each, for a target of one replica."""
@@ -230,3 +237,14 @@ async def test_every_eval_policy_replica_loads_the_evaluated_checkpoint(tmp_path
                                 PolicyReplicas(3, lagging=frozenset({2})))
     with pytest.raises(FailedPrecondition, match=r"the eval policy at 10\.0\.0\.2:50055 reports version 0"):
         await stuck.evaluate(ref(1), "validation", [], "grpo")
+
+
+async def test_pinning_plays_the_version_on_a_shared_policy_without_loading_it(tmp_path) -> None:
+    gamemaster, policy = GameMaster(lambda *_: COMPLETED), Policy(version=9)  # serving 9 to the rollouts
+    evaluator = await evaluator_for(tmp_path, gamemaster, policy, pin_versions=True)
+    result = await evaluator.evaluate(ref(4), "validation", [], "")
+    assert result.version == 4 and policy.loads == 0 and policy.version == 9 and policy.pins == [4]
+    assert {request.default_player.policy.policy_version for request in gamemaster.requests} == {4}
+    policy.pin_answers_with = 9
+    with pytest.raises(FailedPrecondition, match="replied with version 9 to a request pinning 5"):
+        await evaluator.evaluate(ref(5), "validation", [], "")

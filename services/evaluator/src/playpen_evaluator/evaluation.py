@@ -11,6 +11,10 @@
   times; if it still fails the evaluation fails with the reason and nothing is stored.
 - Every reply must come from the evaluated version; any other version in an episode fails the evaluation.
 - After the games, the skill suite (skills.py) when configured: its statscore is stored in the same result.
+- With `pin_versions`, nothing is loaded: every Generate of the evaluation pins the version, so the eval
+  policy may be shared with the rollouts (one engine, many versions; LoRA checkpoints under the policy's
+  checkpoint roots). Before playing, one short pinned Generate per replica makes it load the version, or
+  refuses the evaluation with the policy's reason.
 """
 
 from __future__ import annotations
@@ -162,7 +166,8 @@ class Evaluator:
         result = scored.result
         if self._skills is not None and self._skills_policy is not None:
             try:
-                result.skills.CopyFrom(await self._skills.evaluate(self._skills_policy, checkpoint.version))
+                result.skills.CopyFrom(await self._skills.evaluate(
+                    self._skills_policy, checkpoint.version, pin=self.settings.pin_versions))
             except grpc.aio.AioRpcError as error:
                 raise downstream(error, "eval policy, answering the skill suite") from None
         result.version, result.split, result.label, result.step = checkpoint.version, split, label, checkpoint.step
@@ -184,8 +189,26 @@ class Evaluator:
 
     # ------------------------------------------------------------------------------------------ the eval policy
 
+    async def _pin(self, version: int) -> None:
+        """Make every replica hold `version` (a pinned Generate loads it), or fail with the policy's reason."""
+        probe = policy_pb2.GenerateRequest(messages=[chat_pb2.ChatMessage(role="user", content="Hello")],
+                                           sampling=chat_pb2.SamplingParams(temperature=0.0, max_tokens=1),
+                                           request_id=f"eval-v{version}-pin", policy_version=version)
+        try:
+            replies = await self._policy.each(lambda stub: stub.Generate(probe, timeout=self.settings.load_timeout_s))
+        except grpc.aio.AioRpcError as error:
+            raise downstream(error, f"eval policy, pinning version {version}") from None
+        for address, reply in replies.items():
+            if reply.policy_version != version:
+                raise FailedPrecondition(f"the eval policy at {address} replied with version {reply.policy_version} "
+                                         f"to a request pinning {version}")
+        log.info("version pinned on the eval policy", replicas=len(replies))
+
     async def _load(self, checkpoint: checkpoint_pb2.CheckpointRef) -> None:
         """Into every replica the eval policy target names (a list or a headless Service: each must serve it)."""
+        if self.settings.pin_versions:
+            await self._pin(checkpoint.version)
+            return
         timeout = self.settings.rpc_timeout_s
         try:
             if checkpoint.version == 0:
@@ -220,6 +243,8 @@ class Evaluator:
         player = gamemaster_pb2.PlayerConfig(
             policy=gamemaster_pb2.PolicyEndpoint(target=self.settings.eval_policy_target, name=f"eval-v{version}"),
             sampling=sampling)
+        if self.settings.pin_versions:
+            player.policy.policy_version = version
         return gamemaster_pb2.PlayEpisodesRequest(
             games=games, split=split, instance_ids=instance_ids or [],
             instances_per_game=0 if instance_ids else self.settings.instances_per_game, group_size=1,

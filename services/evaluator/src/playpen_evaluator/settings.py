@@ -37,6 +37,10 @@ class EvaluatorSettings(ServiceSettings):
         f"localhost:{EVAL_POLICY_PORT}",
         description="the evaluator's own PolicyService: host:port, a list host:port,host:port or dns:///name:port "
                     "of its replicas (it loads every evaluated checkpoint into each; never a serving replica)")
+    pin_versions: bool = Field(
+        False, description="evaluate version k by pinning k on every Generate (the policy loads a LoRA version it "
+                            "does not hold from its --checkpoint-roots) instead of LoadWeights: the eval policy "
+                            "may then be a serving policy, whose engine and current version stay untouched")
     follow_trainer: str = Field("", description="host:port of a TrainerService whose checkpoints to evaluate as "
                                                 "they commit (empty: evaluate on request only)")
     follow_label: str = Field("grpo", description="label of the results of followed checkpoints (one committed "

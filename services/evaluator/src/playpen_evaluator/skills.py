@@ -45,8 +45,10 @@ class SkillSuite:
         return cls(name, tuple(prompts[: settings.skill_prompts]), settings.skill_max_tokens, settings.concurrency,
                    settings.skill_timeout_s)
 
-    async def evaluate(self, policy: policy_pb2_grpc.PolicyServiceStub, version: int) -> evaluator_pb2.SkillScore:
-        """Ask every prompt (at most `concurrency` at once) and score the replies; gRPC errors propagate."""
+    async def evaluate(self, policy: policy_pb2_grpc.PolicyServiceStub, version: int, *,
+                       pin: bool = False) -> evaluator_pb2.SkillScore:
+        """Ask every prompt (at most `concurrency` at once) and score the replies; gRPC errors propagate. `pin`:
+        each request names the version (a policy shared with the rollouts answers with that version)."""
         slots = asyncio.Semaphore(self.concurrency)
 
         async def ask(prompt: Prompt) -> str:
@@ -54,6 +56,8 @@ class SkillSuite:
                 messages=[chat_pb2.ChatMessage(role="user", content=prompt.text)],
                 sampling=chat_pb2.SamplingParams(temperature=0.0, max_tokens=self.max_tokens),
                 request_id=f"skills-v{version}-{prompt.id}")
+            if pin:
+                request.policy_version = version
             async with slots:
                 reply = await policy.Generate(request, timeout=self.timeout_s)
             if reply.policy_version != version:

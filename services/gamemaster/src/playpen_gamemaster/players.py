@@ -195,9 +195,10 @@ class PolicyResponder:
 
     def __init__(self, stub: policy_pb2_grpc.PolicyServiceStub, name: str,
                  sampling: chat_pb2.SamplingParams, timeout_s: float, *,
-                 retry: RetryPolicy = RetryPolicy(), metrics: GameMasterMetrics | None = None):
+                 retry: RetryPolicy = RetryPolicy(), metrics: GameMasterMetrics | None = None,
+                 version: int | None = None):
         self._stub, self.name, self._sampling, self._timeout_s = stub, name, sampling, timeout_s
-        self._retry, self._metrics = retry, metrics
+        self._retry, self._metrics, self._version = retry, metrics, version
 
     async def _generate(self, call: policy_pb2.GenerateRequest, role: str) -> policy_pb2.GenerateResponse:
         started = time.monotonic()
@@ -224,6 +225,8 @@ class PolicyResponder:
             sampling=self._sampling,
             request_id=f"{request.episode_id}/{request.turn_index}",
         )
+        if self._version is not None:
+            call.policy_version = self._version
         started = time.perf_counter()
         try:
             response = await self._generate(call, request.role)

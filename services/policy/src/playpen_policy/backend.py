@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from playpen.common.v1 import chat_pb2, checkpoint_pb2
+from playpen_policy.versions import VersionSet
 
 
 @dataclass
@@ -24,13 +25,18 @@ class GenerationOutput:
 class Backend(Protocol):
     name: str
     model: str
-    version: int
     kind: int
+    versions: VersionSet
+
+    @property
+    def version(self) -> int: ...
 
     async def start(self) -> None: ...
 
-    async def generate(self, messages: list[chat_pb2.ChatMessage],
-                       sampling: chat_pb2.SamplingParams) -> GenerationOutput: ...
+    async def generate(self, messages: list[chat_pb2.ChatMessage], sampling: chat_pb2.SamplingParams,
+                       version: int | None = None) -> GenerationOutput:
+        """`version` pins the weights (None: the current ones); one not held is loaded or refused."""
+        ...
 
     async def load(self, checkpoint: checkpoint_pb2.CheckpointRef) -> None: ...
 

@@ -7,7 +7,9 @@ rule whose `first` regex matches the conversation's first user message (which sa
 is) and whose `when` regex matches the last one (Python `re.search`, DOTALL; a missing regex matches
 anything). A rule with `versions` applies only while one of those weight versions is loaded, so that
 checkpoints can play differently (evaluation and promotion tests). `replies` cycle per rule. `delay_s` makes a
-slow policy (for deadline tests). Token ids are the UTF-8 bytes of the rendered prompt and of the reply, each
+slow policy (for deadline tests). Versions behave as on a real engine (versions.py): a LoRA checkpoint becomes
+an adapter over the current full weights, and a request may pin any version held, or one found under the
+checkpoint roots (verified first). Token ids are the UTF-8 bytes of the rendered prompt and of the reply, each
 with logprob 0.0 — the reply was certain — so the trainer-facing fields are well-formed.
 """
 
@@ -17,6 +19,7 @@ import asyncio
 import itertools
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,7 @@ from playpen.common.v1 import chat_pb2, checkpoint_pb2
 from playpen_common.checkpoints import verify_checkpoint
 from playpen_common.errors import InvalidArgument
 from playpen_policy.backend import GenerationOutput
+from playpen_policy.versions import VersionSet
 
 
 @dataclass
@@ -64,20 +68,47 @@ def render_prompt(messages: list[chat_pb2.ChatMessage]) -> str:
 class ScriptedBackend:
     name = "scripted"
 
-    def __init__(self, script: str | Path | dict[str, Any], model: str = "scripted"):
+    def __init__(self, script: str | Path | dict[str, Any], model: str = "scripted", *, max_adapters: int = 4,
+                 roots: Iterable[Path] = ()):
         self.model = model
-        self.version = 0
         self.kind = checkpoint_pb2.CHECKPOINT_KIND_UNSPECIFIED
+        self.versions = VersionSet(max_adapters, roots)
         self._rules, self._default = load_script(script)
+        self._pin_lock = asyncio.Lock()
+
+    @property
+    def version(self) -> int:
+        return self.versions.current
 
     async def start(self) -> None:
         return None
 
-    async def generate(self, messages: list[chat_pb2.ChatMessage],
-                       sampling: chat_pb2.SamplingParams) -> GenerationOutput:
+    async def generate(self, messages: list[chat_pb2.ChatMessage], sampling: chat_pb2.SamplingParams,
+                       version: int | None = None) -> GenerationOutput:
         if not messages:
             raise InvalidArgument("a generation needs at least one message")
-        version = self.version  # the version that produces the whole reply, fixed at the start
+        while True:  # the version that produces the whole reply, fixed at the start
+            wanted = self.versions.current if version is None else version
+            if self.versions.lookup(wanted)[0]:
+                break
+            await self._pin(wanted)
+        self.versions.acquire(wanted)
+        try:
+            return await self._reply(messages, sampling, wanted)
+        finally:
+            self.versions.release(wanted)
+
+    async def _pin(self, version: int) -> None:
+        """Load a pinned adapter that is not held, from the checkpoint roots, verified as LoadWeights does."""
+        async with self._pin_lock:
+            if self.versions.lookup(version)[0]:
+                return  # loaded by a request that waited less
+            ref = await asyncio.to_thread(self.versions.locate, version)
+            await asyncio.to_thread(verify_checkpoint, ref)
+            self.versions.add_adapter(version, None, current=False)
+
+    async def _reply(self, messages: list[chat_pb2.ChatMessage], sampling: chat_pb2.SamplingParams,
+                     version: int) -> GenerationOutput:
         users = [m.content for m in messages if m.role == "user"] or [""]
         text, delay = self._default, 0.0
         for rule in self._rules:
@@ -101,7 +132,11 @@ class ScriptedBackend:
 
     async def load(self, checkpoint: checkpoint_pb2.CheckpointRef) -> None:
         verify_checkpoint(checkpoint)
-        self.version, self.kind = checkpoint.version, checkpoint.kind
+        if checkpoint.kind == checkpoint_pb2.CHECKPOINT_KIND_LORA:
+            self.versions.add_adapter(checkpoint.version, None, current=True)
+        else:
+            self.versions.set_base(checkpoint.version)
+        self.kind = checkpoint.kind
 
     async def close(self) -> None:
         return None

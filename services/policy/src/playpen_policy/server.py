@@ -26,7 +26,8 @@ def make_backend(settings: PolicySettings):
         from playpen_policy.scripted import ScriptedBackend
 
         script = settings.script or str(resources.files("playpen_policy") / "data" / "scripted_players.json")
-        return ScriptedBackend(script, model=settings.model_name or "scripted")
+        return ScriptedBackend(script, model=settings.model_name or "scripted", max_adapters=settings.max_adapters,
+                               roots=settings.version_roots)
     from playpen_policy.vllm_backend import VllmBackend  # imports torch and vLLM: only here
 
     return VllmBackend(settings)

@@ -36,6 +36,8 @@ def validate_generate(request: policy_pb2.GenerateRequest, max_prompt_chars: int
         raise InvalidArgument("max_tokens must be positive")
     if sampling.HasField("top_k") and sampling.top_k < -1:
         raise InvalidArgument("top_k must be -1, 0 (both disable it) or positive")
+    if request.HasField("policy_version") and request.policy_version < 0:
+        raise InvalidArgument("policy_version must be >= 0 (0 is the base model)")
 
 
 class PolicyServicer(policy_pb2_grpc.PolicyServiceServicer):
@@ -66,7 +68,8 @@ class PolicyServicer(policy_pb2_grpc.PolicyServiceServicer):
         self._running += 1
         self._metrics.running.set(self._running)
         try:
-            output = await self._backend.generate(list(request.messages), request.sampling)
+            pinned = request.policy_version if request.HasField("policy_version") else None
+            output = await self._backend.generate(list(request.messages), request.sampling, pinned)
         except Exception:
             self._metrics.requests.labels(outcome="error").inc()
             raise
@@ -112,4 +115,4 @@ class PolicyServicer(policy_pb2_grpc.PolicyServiceServicer):
         return policy_pb2.GetStatusResponse(
             model=self._backend.model, policy_version=self._backend.version, kind=self._backend.kind,
             state=self._state, running_requests=self._running, backend=self._backend.name,
-            queued_requests=getattr(self._backend, "queued", 0))
+            queued_requests=getattr(self._backend, "queued", 0), held_versions=self._backend.versions.held())

@@ -43,6 +43,13 @@ class PolicySettings(ServiceSettings):
     enforce_eager: bool | None = Field(None, description="skip graph capture (fast start); default: on CPU only")
     enable_lora: bool = Field(False, description="serve LoRA adapters (LoadWeights of kind LORA)")
     max_lora_rank: int = Field(16, ge=1, description="largest LoRA rank accepted")
+    max_adapters: int = Field(
+        4, ge=1, description="LoRA adapters (versions) held at once, the current one included; pinning one more "
+                             "evicts the least recently used idle one")
+    checkpoint_roots: str = Field(
+        "", description="comma-separated folders of committed checkpoints (v*/manifest.json) where a pinned "
+                        "version this policy does not hold is looked up; follow_dir is always one. Nothing "
+                        "outside them is ever loaded for a pin")
     reload_mode: Literal["restart", "drain"] = Field(
         "restart", description="full-weight swap: restart = abort in-flight requests and run them again on the "
                                "new weights (fast swap); drain = let them finish first")
@@ -63,6 +70,13 @@ class PolicySettings(ServiceSettings):
 
     # scripted backend
     script: Path | None = Field(None, description="scripted backend: rules file (default: the built-in one)")
+
+    @property
+    def version_roots(self) -> list[Path]:
+        roots = [Path(part.strip()) for part in self.checkpoint_roots.split(",") if part.strip()]
+        if self.follow_dir is not None:
+            roots.append(self.follow_dir)
+        return list(dict.fromkeys(roots))
 
     @model_validator(mode="after")
     def _one_source(self) -> PolicySettings:

@@ -4,7 +4,9 @@ One AsyncLLM serves every concurrent Generate call; nothing serialises requests.
 swap: every reply must be produced by one weight version, and no request may fail while weights change.
 
 - LoRA: each request is submitted with the adapter current at that moment and keeps it to its end (vLLM
-  serves several adapters at once), so making a new adapter current needs no pause at all.
+  serves several adapters at once), so making a new adapter current needs no pause at all. The same makes
+  pinned versions cheap: a request that pins an adapter is submitted with that adapter's LoRARequest, and
+  the adapters are kept in a bounded LRU (versions.py) whose evictions are removed from the engine too.
 - Full weights are copied into the live model in place, which would corrupt requests mid-generation. So a
   swap closes a gate (new requests wait in front of it), empties the engine, swaps, resets the prefix cache
   (its KV entries were computed by the old weights) and opens the gate. How the engine is emptied is the
@@ -38,6 +40,7 @@ from playpen_common.errors import ContextExceeded, FailedPrecondition, NotReady
 from playpen_common.shards import default_workers, verify_files
 from playpen_policy.backend import GenerationOutput
 from playpen_policy.settings import PolicySettings
+from playpen_policy.versions import VersionSet
 from playpen_policy.vllm_engine import engine_args, resolve_model_dir
 from playpen_policy.weights import check_compatible, compare_shapes, tensor_shapes
 
@@ -54,13 +57,13 @@ class VllmBackend:
         self._settings = settings
         self.model_dir = resolve_model_dir(settings.model)
         self.model = settings.model_name or self.model_dir.name
-        self.version = 0
         self.kind = checkpoint_pb2.CHECKPOINT_KIND_FULL
+        self.versions = VersionSet(settings.max_adapters, settings.version_roots)  # handles: LoRARequests
         self._engine: Any = None
         self._tokenizer: Any = None
         self._served_shapes = tensor_shapes(self.model_dir)
         self._weights_dir = self.model_dir  # where the weights now serving came from
-        self._lora: Any = None  # the LoRARequest new requests use, if any
+        self._pin_lock = asyncio.Lock()
         self._gate = asyncio.Event()
         self._idle = asyncio.Event()
         self._running: set[str] = set()
@@ -68,6 +71,10 @@ class VllmBackend:
         self._swap = asyncio.Lock()
         self.queued = 0
         self.failed = asyncio.Event()  # set when the engine is beyond repair
+
+    @property
+    def version(self) -> int:
+        return self.versions.current
 
     @property
     def running(self) -> int:
@@ -122,8 +129,8 @@ class VllmBackend:
             seed=sampling.seed if sampling.HasField("seed") else None, logprobs=0,
         )
 
-    async def generate(self, messages: list[chat_pb2.ChatMessage],
-                       sampling: chat_pb2.SamplingParams) -> GenerationOutput:
+    async def generate(self, messages: list[chat_pb2.ChatMessage], sampling: chat_pb2.SamplingParams,
+                       version: int | None = None) -> GenerationOutput:
         from vllm.inputs import TokensPrompt
         from vllm.v1.engine.exceptions import EngineDeadError
 
@@ -140,7 +147,13 @@ class VllmBackend:
                 finally:
                     self.queued -= 1
             # From here to registration there is no await: a swap cannot slip in between.
-            version, lora, request_id = self.version, self._lora, uuid.uuid4().hex
+            serving = self.versions.current if version is None else version
+            held, lora = self.versions.lookup(serving)
+            if not held:
+                await self._pin(serving)
+                continue  # through the gate again: a full swap may have come meanwhile
+            request_id = uuid.uuid4().hex
+            self.versions.acquire(serving)  # an adapter in use is never evicted
             self._running.add(request_id)
             self._idle.clear()
             entered = time.perf_counter()
@@ -158,6 +171,7 @@ class VllmBackend:
                 self.failed.set()
                 raise NotReady("the inference engine died; this replica is shutting down") from error
             finally:
+                self.versions.release(serving)
                 self._running.discard(request_id)
                 if not self._running:
                     self._idle.set()
@@ -173,7 +187,7 @@ class VllmBackend:
                 text=completion.text, prompt_token_ids=prompt_ids, completion_token_ids=token_ids,
                 completion_logprobs=logprobs, finish_reason=_FINISH.get(completion.finish_reason or "stop",
                                                                         chat_pb2.FINISH_REASON_STOP),
-                policy_version=version, queue_s=entered - arrived, first_token_s=first_token)
+                policy_version=serving, queue_s=entered - arrived, first_token_s=first_token)
 
     # ----------------------------------------------------------------------------------------- weights
 
@@ -238,7 +252,23 @@ class VllmBackend:
                                          f"still serving version {self.version}")
         return states[0]
 
-    async def _load_lora(self, checkpoint: checkpoint_pb2.CheckpointRef, directory: Path) -> None:
+    async def _pin(self, version: int) -> None:
+        """Load a pinned adapter this engine does not hold: found under the checkpoint roots, verified against
+        its manifest as LoadWeights does, kept in the LRU without becoming current."""
+        async with self._pin_lock:
+            if self.versions.lookup(version)[0]:
+                return  # loaded by a request that waited less
+            if not self._settings.enable_lora:
+                raise FailedPrecondition(f"version {version} is not served here (version {self.versions.base}) and "
+                                         "this policy serves no LoRA adapters (start it with --enable-lora true)")
+            checkpoint = await asyncio.to_thread(self.versions.locate, version)
+            workers = self._settings.read_workers or default_workers()
+            directory = await asyncio.to_thread(verify_checkpoint, checkpoint, workers=workers)
+            await self._load_lora(checkpoint, directory, current=False)
+            log.info("pinned adapter loaded", policy_version=version, held=self.versions.held())
+
+    async def _load_lora(self, checkpoint: checkpoint_pb2.CheckpointRef, directory: Path, *,
+                         current: bool = True) -> None:
         from vllm.lora.request import LoRARequest
 
         if not self._settings.enable_lora:
@@ -251,8 +281,15 @@ class VllmBackend:
             await self._engine.add_lora(request)
         except Exception as exc:
             raise FailedPrecondition(f"adapter {checkpoint.version} cannot be loaded: {exc}") from exc
-        # Requests already running keep the adapter they started with; new ones take this one.
-        self._lora, self.version, self.kind = request, checkpoint.version, checkpoint.kind
+        # Requests already running keep the adapter they started with; new unpinned ones take this one.
+        await self._drop_adapters(self.versions.add_adapter(checkpoint.version, request, current=current))
+        if current:
+            self.kind = checkpoint.kind
+
+    async def _drop_adapters(self, evicted: list[tuple[int, Any]]) -> None:
+        for version, request in evicted:
+            if not await self._engine.remove_lora(request.lora_int_id):
+                log.info("evicted adapter was no longer in the engine", policy_version=version)
 
     async def _swap_full(self, checkpoint: checkpoint_pb2.CheckpointRef, directory: Path, method: str,
                          kwargs: dict) -> dict:
@@ -275,8 +312,9 @@ class VllmBackend:
                     while not await self._engine.reset_prefix_cache():
                         await asyncio.sleep(0.01)
                     await self._engine.resume_generation()
-                self._weights_dir, self._lora = directory, None
-                self.version, self.kind = checkpoint.version, checkpoint_pb2.CHECKPOINT_KIND_FULL
+                self._weights_dir, self.kind = directory, checkpoint_pb2.CHECKPOINT_KIND_FULL
+                # Adapters were held over the previous weights; none is in use (the engine is empty).
+                await self._drop_adapters(self.versions.set_base(checkpoint.version))
                 return {"pause_s": round(copy_started - drain_started, 3), "load_s": round(load_s, 3),
                         "gate_closed_s": round(time.perf_counter() - drain_started, 3)}
             finally:

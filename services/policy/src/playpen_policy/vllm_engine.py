@@ -51,5 +51,7 @@ def engine_args(settings: PolicySettings, model_dir: Path, served_name: str) -> 
         max_model_len=settings.max_model_len or None, gpu_memory_utilization=fraction, enforce_eager=eager,
         tensor_parallel_size=settings.tensor_parallel_size,
         enable_lora=settings.enable_lora, max_lora_rank=settings.max_lora_rank, max_loras=2,
+        # vLLM's own CPU cache holds at least every adapter our LRU holds, so it never drops one underneath.
+        max_cpu_loras=max(2, settings.max_adapters) if settings.enable_lora else None,
         disable_log_stats=True, worker_extension_cls="playpen_policy.worker_extension.PlaypenWorkerExtension",
     )

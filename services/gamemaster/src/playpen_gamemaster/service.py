@@ -71,10 +71,10 @@ class GameMasterServicer(gamemaster_pb2_grpc.GameMasterServiceServicer):
             if not config.policy.target:
                 raise InvalidArgument("a policy player needs a target (host:port, host:port,host:port or dns:///name:port)")
             name = config.policy.name or config.policy.target
-            stub = lease.stub(config.policy.target)
             version = config.policy.policy_version if config.policy.HasField("policy_version") else None
             if version is not None and version < 0:
                 raise InvalidArgument("a pinned policy_version must be >= 0 (0 is the base model)")
+            stub = lease.stub(config.policy.target)
             return PolicyResponder(stub, name, config.sampling, self._settings.policy_timeout_s,
                                    retry=self._retry, metrics=self._metrics, version=version), name
         if backend == "builtin":

@@ -71,7 +71,8 @@ def build_plan(request: gamemaster_pb2.PlayEpisodesRequest, catalog: InstanceCat
     games = list(dict.fromkeys(request.games)) or [g for g in TRAINING_GAMES if g in catalog.games()]
     unknown = [g for g in games if g not in GAMES]
     if unknown:
-        raise InvalidArgument(f"unknown game(s) {', '.join(map(repr, unknown))}; known: {', '.join(GAMES)}")
+        named = ", ".join(map(repr, unknown[:5])) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+        raise InvalidArgument(f"unknown game(s) {named}; known: {', '.join(GAMES)}")
     if request.group_size < 0 or request.group_size > MAX_GROUP_SIZE:
         raise InvalidArgument(f"group_size must be between 0 and {MAX_GROUP_SIZE}, got {request.group_size}")
     if request.instances_per_game < 0 or request.concurrency < 0:

@@ -22,6 +22,7 @@ from playpen.common.v1 import chat_pb2
 from playpen.policy.v1 import policy_pb2, policy_pb2_grpc
 from playpen_common.client import SCHEMES, aio_channel
 from playpen_common.errors import InvalidArgument, ResourceExhausted
+from playpen_gamemaster.bounds import quoted
 from playpen_gamemaster.metrics import GameMasterMetrics
 from playpen_games.engine.runner import ContextExceeded, Reply, ReplyError, Request
 
@@ -61,11 +62,6 @@ def target_names(target: str) -> list[str]:
     if ":" in target.split(",")[0] and target.split(":", 1)[0] in {s.rstrip(":") for s in SCHEMES}:
         return [target]
     return [entry.strip() for entry in target.split(",") if entry.strip()]
-
-
-def quoted(text: str, limit: int = 64) -> str:
-    """`text` for an error message: at most `limit` characters of it, marked when cut."""
-    return repr(text if len(text) <= limit else text[:limit] + "…")
 
 
 class PolicyAllowList:

@@ -12,6 +12,7 @@ import structlog
 from playpen.gamemaster.v1 import gamemaster_pb2, gamemaster_pb2_grpc
 from playpen_common.errors import InvalidArgument
 from playpen_common.logging import bound_contextvars
+from playpen_gamemaster.bounds import check_sizes, json_depth_ok, quoted
 from playpen_gamemaster.convert import episode_message, unbuilt_episode
 from playpen_gamemaster.metrics import GameMasterMetrics
 from playpen_gamemaster.plan import EpisodeJob, build_plan
@@ -89,6 +90,7 @@ class GameMasterServicer(gamemaster_pb2_grpc.GameMasterServiceServicer):
         raise InvalidArgument("a player config needs a policy endpoint or a builtin player")
 
     async def PlayEpisodes(self, request, context) -> AsyncIterator[gamemaster_pb2.PlayEpisodesResponse]:
+        check_sizes(request)
         lease = self._channels.lease()
         try:
             plan = build_plan(request, self._catalog, functools.partial(self._responder, lease),
@@ -141,8 +143,11 @@ class GameMasterServicer(gamemaster_pb2_grpc.GameMasterServiceServicer):
     # ------------------------------------------------------------------ ReplayEpisode
 
     async def ReplayEpisode(self, request, context):
+        check_sizes(request)
         if request.game not in GAMES:
-            raise InvalidArgument(f"unknown game {request.game!r}; known: {', '.join(GAMES)}")
+            raise InvalidArgument(f"unknown game {quoted(request.game)}; known: {', '.join(GAMES)}")
+        if not any(recorded.replies for recorded in request.replies):
+            raise InvalidArgument("replies: a replay needs the recorded replies of at least one role")
         experiment = _json_object(request.experiment_json, "experiment_json")
         instance_data = _json_object(request.instance_json, "instance_json")
         cls = game_class(request.game)
@@ -179,9 +184,10 @@ class GameMasterServicer(gamemaster_pb2_grpc.GameMasterServiceServicer):
 
 
 def _json_object(text: str, field: str) -> dict:
+    json_depth_ok(text)
     try:
         value = json.loads(text)
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise InvalidArgument(f"{field} is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
         raise InvalidArgument(f"{field} must be a JSON object")

@@ -3,6 +3,7 @@ and checkpoints that are announced only when intact."""
 
 from __future__ import annotations
 
+import json
 import random
 import signal
 import threading
@@ -209,3 +210,46 @@ def test_a_warm_start_is_committed_as_version_1_once_and_steps_are_logged(model,
         assert (final.latest_version, final.step) == (2, 1)
     finally:
         assert trainer.stop() == 0
+
+
+def _flat_group(name: str) -> list:
+    """Two episodes with the same score: equal rewards, zero advantages, no policy gradient."""
+    return [synthetic_episode(f"{name}-{k}", name, main_score=40.0) for k in range(2)]
+
+
+def test_flat_groups_are_dropped_and_a_step_waits_for_groups_with_signal(model, tmp_path) -> None:
+    """--flat-groups drop: a group whose rewards are all equal is set aside ("no signal"), never trained on; a
+    group with signal waits, pending, until groups_per_step such groups are there; then one step trains them."""
+    data = tmp_path / "data"
+    trainer = start_trainer("flat", tmp_path, model, data, "--groups-per-step", "2", "--flat-groups", "drop")
+    try:
+        submit(trainer.target, [*_flat_group("f0"), *groups(1, prefix="s")])
+        wait_for(lambda: status(trainer.target).episodes_dropped == 2)
+        now = status(trainer.target)
+        assert (now.step, now.episodes_buffered, now.episodes_consumed) == (0, 2, 0)
+        submit(trainer.target, [*_flat_group("f1"), *groups(1, prefix="t")])
+        wait_for(lambda: status(trainer.target).step == 1)
+        now = status(trainer.target)
+        assert (now.episodes_dropped, now.episodes_consumed, now.episodes_buffered) == (4, 4, 0)
+    finally:
+        assert trainer.stop() == 0
+    consumption = EpisodeStore(data / "episodes.db").consumption()
+    assert {e for e, step in consumption.items() if step == 1} == {"s0-0", "s0-1", "t0-0", "t0-1"}
+    lines = [json.loads(line) for line in (data / "steps.jsonl").read_text().splitlines()]
+    trained = [line for line in lines if line["episodes"]]
+    assert len(trained) == 1 and trained[0]["groups_per_game"] == {"taboo": {"signal": 2, "flat": 0}}
+    assert '"flat_groups": {"taboo": 1}' in trainer.log()  # the set-aside groups are logged, not steps.jsonl
+
+
+def test_flat_groups_are_trained_by_default(model, tmp_path) -> None:
+    """Default (--flat-groups train): a flat group is consumed by a step like any other (its tokens count)."""
+    data = tmp_path / "data"
+    trainer = start_trainer("flat-train", tmp_path, model, data)
+    try:
+        submit(trainer.target, _flat_group("f0"))
+        wait_for(lambda: status(trainer.target).step == 1)
+        assert status(trainer.target).episodes_dropped == 0
+    finally:
+        assert trainer.stop() == 0
+    (line,) = [json.loads(line) for line in (data / "steps.jsonl").read_text().splitlines()]
+    assert line["groups_per_game"] == {"taboo": {"signal": 0, "flat": 1}}

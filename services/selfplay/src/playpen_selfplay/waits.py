@@ -99,10 +99,18 @@ class Waits:
     async def for_update(self, before: trainer_pb2.GetStatusResponse) -> bool:
         """sync: the round is trained on, a newer version is committed, and the policy serves it."""
         deadline = time.monotonic() + self.settings.sync_timeout_s
+        previous = None
         while time.monotonic() < deadline:
             status = await self.trainer_status()
             if status.episodes_buffered == 0 and status.latest_version > before.latest_version:
                 return await self.for_policy(status.latest_version)
+            # A trainer that drops groups without signal (--flat-groups drop) may have set the round aside, or part
+            # of it, and wait for more groups with signal: when it drops and stays still, play on.
+            idle = (status.step, status.episodes_dropped, status.episodes_buffered)
+            if status.latest_version == before.latest_version and status.episodes_dropped > before.episodes_dropped \
+                    and idle == previous:
+                return True
+            previous = idle
             if not await self.sleep(0.2):
                 return False
         raise SelfPlayError(f"sync: the trainer did not train the round and the policy did not serve a new version "

@@ -33,7 +33,8 @@ log = structlog.get_logger("playpen.trainer.loop")
 STEPS_LOG = "steps.jsonl"
 TRAINING_FIELDS = ("base_model", "init_from", "algorithm", "learner", "lora", "lora_rank", "lora_alpha",
                    "lora_targets", "lr", "weight_decay", "max_grad_norm", "group_size", "groups_per_step",
-                   "max_staleness", "clip_low", "clip_high", "kl_coef", "aborted_reward", "format_credit", "seed")
+                   "max_staleness", "clip_low", "clip_high", "kl_coef", "aborted_reward", "format_credit", "seed",
+                   "flat_groups")
 
 
 def config_hash(settings: TrainerSettings) -> str:
@@ -73,6 +74,8 @@ class StepReport:
     shaping: list[float] = field(default_factory=list)
     aborted: dict[str, list[bool]] = field(default_factory=dict)
     well_formed: list[bool] = field(default_factory=list)  # per learner turn
+    #: game -> [groups whose rewards differ (a gradient), groups whose rewards are all equal (none)]
+    groups: dict[str, list[int]] = field(default_factory=dict)
     stats: object | None = None
     seconds: float = 0.0  # wall time of the step: preparing, the update, recording (not the checkpoint)
 
@@ -93,6 +96,7 @@ class StepReport:
             "aborted_share": mean([float(a) for a in aborted]),
             "aborted_per_game": {g: statistics.fmean(map(float, v)) for g, v in self.aborted.items()},
             "shaping_mean": mean(self.shaping), "well_formed_share": mean([float(w) for w in self.well_formed]),
+            "groups_per_game": {g: {"signal": n[0], "flat": n[1]} for g, n in self.groups.items()},
             **({k: getattr(stats, k) for k in ("loss", "kl", "grad_norm", "clip_fraction", "tokens_per_s",
                                                  "logprob_mismatch") if hasattr(stats, k)} if stats else {}),
         }
@@ -205,8 +209,13 @@ class Trainer:
                 dropped.update({episode.episode_id: "group too small" for episode, _ in usable})
                 continue
             rewards = [episode_reward(episode, episode_samples, self.rewards) for episode, episode_samples in usable]
-            for (episode, episode_samples), advantage, reward in zip(
-                    usable, group_advantages([r.total for r in rewards]), rewards, strict=True):
+            advantages = group_advantages([r.total for r in rewards])
+            flat = not any(advantages)
+            report.groups.setdefault(usable[0][0].game, [0, 0])[int(flat)] += 1
+            if flat and self.settings.flat_groups == "drop":
+                dropped.update({episode.episode_id: "no signal" for episode, _ in usable})
+                continue
+            for (episode, episode_samples), advantage, reward in zip(usable, advantages, rewards, strict=True):
                 for sample in episode_samples:
                     sample.advantage = advantage
                 samples.extend(episode_samples)
@@ -227,10 +236,19 @@ class Trainer:
         began = time.monotonic()
         report = StepReport(step=self.step + 1, version=self.version, episodes=0, dropped={}, staleness=[])
         samples, consumed, dropped = self._prepare(groups, report)
-        if not consumed:
-            # Everything was set aside (stale, groups too small): no optimiser step, no new version.
+        signal_groups = sum(counts[0] for counts in report.groups.values())
+        if not consumed or (self.settings.flat_groups == "drop" and signal_groups < self.settings.groups_per_step):
+            # Everything was set aside (stale, groups too small, no signal): no optimiser step, no new version.
+            # Groups with signal wait, pending, until enough others have joined them (dynamic sampling).
+            if not dropped:
+                return None
             self.store.record_step(self.step, [], dropped)
             report.step = self.step
+            # Only what this call settled is reported: the waiting groups are counted when they are trained.
+            report.rewards, report.aborted, report.shaping, report.well_formed = {}, {}, [], []
+            report.groups = {game: [0, counts[1]] for game, counts in report.groups.items() if counts[1]}
+            log.info("episodes set aside", step=self.step, reasons=report.dropped,
+                     flat_groups={game: counts[1] for game, counts in report.groups.items()})
             return report
         if samples:
             report.stats = self._update(shard_groups(samples, self.world.size))

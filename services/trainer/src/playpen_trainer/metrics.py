@@ -27,6 +27,8 @@ class TrainerMetrics(ServiceMetrics):
         self.staleness = self.histogram("staleness_versions", "Versions between an episode and the trainer",
                                         buckets=(0, 1, 2, 3, 4, 6, 8, 16))
         self.episodes = self.counter("episodes_total", "Episodes by what happened to them", ["event"])
+        self.groups = self.counter("groups_total", "Groups settled, by game and whether their rewards differed "
+                                   "(signal) or were all equal (flat: no gradient)", ["game", "signal"])
         self.buffered = self.gauge("episodes_buffered", "Stored episodes not trained on yet")
         self.step_duration = self.histogram("step_duration_seconds", "Wall time of one optimiser step",
                                             buckets=(0.5, 1, 2.5, 5, 10, 20, 40, 80, 160, 320, 640))
@@ -45,6 +47,9 @@ class TrainerMetrics(ServiceMetrics):
         for age in report.staleness:
             self.staleness.observe(age)
         self.episodes.labels(event="consumed").inc(report.episodes)
+        for game, (signal, flat) in report.groups.items():
+            self.groups.labels(game=game, signal="yes").inc(signal)
+            self.groups.labels(game=game, signal="no").inc(flat)
         for reason, count in report.dropped.items():
             self.episodes.labels(event=f"dropped: {reason}").inc(count)
         stats = report.stats

@@ -56,6 +56,10 @@ class TrainerSettings(ServiceSettings):
     micro_batch_tokens: int = Field(4096, ge=64, description="tokens per forward/backward micro-batch")
     aborted_reward: float = Field(-0.5, description="game reward of an aborted episode")
     format_credit: float = Field(0.0, ge=0, description="shaping: credit for well-formed learner turns (0 = off)")
+    flat_groups: Literal["drop", "train"] = Field(
+        "train", description="a group whose rewards are all equal has no advantage, so no policy gradient: drop sets "
+                            "it aside and a step waits for groups_per_step groups with signal; train keeps it in the "
+                            "batch, where its tokens dilute the step (and, with kl_coef > 0, its KL term trains)")
 
     # ingestion and checkpoints
     max_buffered: int = Field(4096, ge=1, description="stored but untrained episodes before ingestion slows down")

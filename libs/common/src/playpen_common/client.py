@@ -9,6 +9,9 @@ A target is anything gRPC resolves (`host:port`, `dns:///policy-rollout-headless
 list of `host:port,host:port`, resolved here once into one `ipv4:`/`ipv6:` target. With `health_checked`, the
 channel watches each address's grpc.health.v1 status and round_robin sends nothing to one that reports
 NOT_SERVING: a replica still catching up with its checkpoint source, or draining after SIGTERM.
+
+With `tls` (a `ClientTls`, from the settings' `client_tls`) the channel speaks TLS and presents this process's
+certificate; the server's certificate is checked against the target's host name (or `server_name`).
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import json
 import socket
 
 import grpc
+
+from playpen_common.tls import ClientTls
 
 DEFAULT_MAX_MESSAGE_BYTES = 64 << 20
 SCHEMES = ("dns:", "ipv4:", "ipv6:", "unix:", "unix-abstract:", "vsock:")
@@ -111,13 +116,42 @@ def replica_addresses(target: str) -> list[str]:
     return [f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}" for ip in _ips(host)]
 
 
+def host_of(target: str) -> str:
+    """The host name a certificate must carry for `target` (the first of a list); "" when it names none."""
+    target = target.strip()
+    if target.startswith(SCHEMES):
+        if not target.startswith("dns:"):
+            return ""
+        target = target.removeprefix("dns:").lstrip("/").split("/")[-1]
+    first = target.split(",")[0]
+    try:
+        host, _ = _split_host_port(first)
+    except ValueError:
+        return ""
+    return host
+
+
+def _credentials(target: str, tls: ClientTls, server_name: str) -> tuple[grpc.ChannelCredentials, list[tuple]]:
+    # A list of addresses becomes an ipv4:/ipv6: target, whose authority is no host name: check the first host.
+    name = server_name or (host_of(target) if "," in target and not target.startswith(SCHEMES) else "")
+    return tls.credentials(), tls.options(name)
+
+
 def aio_channel(target: str, *, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, retries: int = 4,
-                health_checked: bool = False, idle_timeout_s: float | None = None) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(resolve_target(target), options=channel_options(
-        max_message_bytes, retries, health_checked=health_checked, idle_timeout_s=idle_timeout_s))
+                health_checked: bool = False, idle_timeout_s: float | None = None, tls: ClientTls | None = None,
+                server_name: str = "") -> grpc.aio.Channel:
+    options = channel_options(max_message_bytes, retries, health_checked=health_checked,
+                              idle_timeout_s=idle_timeout_s)
+    if tls is None:
+        return grpc.aio.insecure_channel(resolve_target(target), options=options)
+    credentials, extra = _credentials(target, tls, server_name)
+    return grpc.aio.secure_channel(resolve_target(target), credentials, options=options + extra)
 
 
-def sync_channel(target: str, *, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
-                 retries: int = 4, health_checked: bool = False) -> grpc.Channel:
-    return grpc.insecure_channel(resolve_target(target), options=channel_options(
-        max_message_bytes, retries, health_checked=health_checked))
+def sync_channel(target: str, *, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, retries: int = 4,
+                 health_checked: bool = False, tls: ClientTls | None = None, server_name: str = "") -> grpc.Channel:
+    options = channel_options(max_message_bytes, retries, health_checked=health_checked)
+    if tls is None:
+        return grpc.insecure_channel(resolve_target(target), options=options)
+    credentials, extra = _credentials(target, tls, server_name)
+    return grpc.secure_channel(resolve_target(target), credentials, options=options + extra)

@@ -19,7 +19,7 @@ from playpen_common.client import aio_channel, host_of
 from playpen_common.metrics import ServiceMetrics
 from playpen_common.server import GrpcService
 from playpen_common.settings import ServiceSettings
-from playpen_common.tls import ClientTls
+from playpen_common.tls import ClientTls, server_credentials
 from tests.certs import TestCA
 
 SUBMIT = "playpen.trainer.v1.TrainerService/SubmitEpisodes"
@@ -83,8 +83,8 @@ def test_tokens_map_to_names_and_are_read_again_when_the_file_changes(tmp_path: 
 
 
 def test_settings_keep_callers_together_and_refuse_half_configurations(tmp_path: Path) -> None:
-    cli = ServiceSettings(_cli_parse_args=["--authz-enabled", "true", "--authz", f"{SUBMIT}=a,b",
-                                           "--authz", "*/Rollback="])
+    cli = ServiceSettings(_cli_parse_args=["--authz-enabled", "true", "--authz-token-file", "t",
+                                           "--authz", f"{SUBMIT}=a,b", "--authz", "*/Rollback="])
     assert cli.authz == [f"{SUBMIT}=a,b", "*/Rollback="]
     assert ServiceSettings().client_tls is None
     with pytest.raises(ValidationError, match="go together"):
@@ -94,7 +94,9 @@ def test_settings_keep_callers_together_and_refuse_half_configurations(tmp_path:
     with pytest.raises(ValidationError, match="authz-enabled"):
         ServiceSettings(authz=[f"{SUBMIT}=a"])
     with pytest.raises(ValidationError, match="SERVICE/METHOD"):
-        ServiceSettings(authz_enabled=True, authz=["Rollback=ops"])
+        ServiceSettings(authz_enabled=True, authz=["Rollback=ops"], authz_token_file=tmp_path / "tokens")
+    with pytest.raises(ValidationError, match="a way to name callers"):
+        ServiceSettings(authz_enabled=True)
 
 
 def test_the_host_a_certificate_must_name() -> None:
@@ -148,9 +150,16 @@ def test_submit_episodes_from_a_caller_not_allowed_stores_nothing(tmp_path: Path
         service.add(trainer_pb2_grpc.add_TrainerServiceServicer_to_server, trainer, "playpen.trainer.v1.TrainerService")
         port = await service.start()
         try:
-            code, details, acks = await _submit(port, ClientTls(ca.cert_file, evaluator.cert_file, evaluator.key_file))
-            assert code == grpc.StatusCode.PERMISSION_DENIED and "ev may not call" in details
-            assert acks == [] and trainer.stored == []
+            refused = ClientTls(ca.cert_file, evaluator.cert_file, evaluator.key_file)
+            async with aio_channel(f"localhost:{port}", tls=refused, retries=1) as channel:
+                # Refused as the call opens, before any request is read.
+                call = trainer_pb2_grpc.TrainerServiceStub(channel).SubmitEpisodes(timeout=10)
+                assert await call.code() == grpc.StatusCode.PERMISSION_DENIED
+                assert "ev may not call" in await call.details()
+            # A client that streams episodes regardless gets no ack (its status may be the refusal, or gRPC's
+            # INTERNAL when a write races the refusal), and nothing is stored.
+            code, _, acks = await _submit(port, refused)
+            assert code != grpc.StatusCode.OK and acks == [] and trainer.stored == []
             assert await _submit(port, ClientTls(ca.cert_file, selfplay.cert_file, selfplay.key_file)) \
                 == (grpc.StatusCode.OK, "", ["e0", "e1", "e2"])
         finally:
@@ -189,3 +198,36 @@ def test_a_rotated_certificate_is_served_without_a_restart(tmp_path: Path) -> No
             await service.stop()
 
     asyncio.run(scenario())
+
+
+def test_outgoing_channels_present_a_renewed_client_certificate(tmp_path: Path) -> None:
+    ca = TestCA(tmp_path, "ca")
+    server = ca.issue("server")
+    client = ca.issue("before-renewal", file_name="client")
+
+    async def caller(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        return context.auth_context()["x509_common_name"][0]
+
+    async def scenario() -> list[bytes]:
+        grpc_server = grpc.aio.server()
+        grpc_server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
+            "test.Who", {"Am": grpc.unary_unary_rpc_method_handler(caller)}),))
+        port = grpc_server.add_secure_port("127.0.0.1:0", server_credentials(
+            server.cert_file, server.key_file, ca.cert_file))
+        await grpc_server.start()
+        names = []
+        try:
+            tls = ClientTls(ca.cert_file, client.cert_file, client.key_file)
+            async with aio_channel(f"localhost:{port}", tls=tls, renew_check_s=0) as channel:
+                who = channel.unary_unary("/test.Who/Am")  # bound once, as stubs bind their methods
+                names.append(await who(b"", timeout=5))
+                renewed = ca.issue("after-renewal", file_name="renewed")
+                shutil.copy(renewed.key_file, client.key_file)
+                shutil.copy(renewed.cert_file, client.cert_file)
+                names.append(await who(b"", timeout=5))  # changed files are used once a check finds them settled
+                names.append(await who(b"", timeout=5))
+        finally:
+            await grpc_server.stop(0)
+        return names
+
+    assert asyncio.run(scenario()) == [b"before-renewal", b"before-renewal", b"after-renewal"]

@@ -120,6 +120,9 @@ class ServiceSettings(ClientSettings):
             raise ValueError("--tls-client-ca-file (mutual TLS) needs the server's --tls-cert-file and --tls-key-file")
         if (self.authz or self.authz_token_file is not None) and not self.authz_enabled:
             raise ValueError("--authz and --authz-token-file take effect with --authz-enabled true")
+        if self.authz_enabled and self.tls_client_ca_file is None and self.authz_token_file is None:
+            raise ValueError("--authz-enabled needs a way to name callers: --tls-client-ca-file (client certificates) "
+                             "or --authz-token-file (bearer tokens)")
         return self
 
 

@@ -2,9 +2,8 @@
 
 Servers re-read their certificate, key and client CA whenever one of the files changes (checked at each new
 TLS handshake), so a certificate that cert-manager renews in a mounted Secret is served without a restart;
-connections already open keep the certificate they started with. Outgoing channels read the files when the
-channel is opened: a channel that lives as long as the process presents the certificate it was opened with
-(see README, "Securing the services").
+connections already open keep the certificate they started with. Outgoing channels (client.aio_channel) look at
+their files every few seconds and move new calls to a channel opened with the renewed ones.
 """
 
 from __future__ import annotations
@@ -42,6 +41,19 @@ class ClientTls:
         key = _read(self.key_file, "TLS key") if self.key_file else None
         chain = _read(self.cert_file, "TLS certificate") if self.cert_file else None
         return grpc.ssl_channel_credentials(_read(self.ca_file, "TLS CA"), key, chain)
+
+    def stamp(self) -> tuple:
+        """Identifies the files' current contents (modification time, size, inode); () while one is missing."""
+        stamps = []
+        for path in (self.ca_file, self.cert_file, self.key_file):
+            if path is None:
+                continue
+            try:
+                status = os.stat(path)
+            except OSError:
+                return ()
+            stamps.append((status.st_mtime_ns, status.st_size, status.st_ino))
+        return tuple(stamps)
 
     def options(self, server_name: str = "") -> list[tuple[str, str]]:
         """Channel options: the override of the name checked in the server's certificate, if any."""

@@ -1,7 +1,7 @@
 """`make k8s-check`: render, lint and validate the Helm chart in k8s/helm/playpen, offline.
 
-For each value set (the chart's defaults, ci/gpu-values.yaml, and the closed loop: ci/closed-loop-values.yaml and
-ci/closed-loop-gpu-values.yaml) it
+For each value set (the chart's defaults, ci/gpu-values.yaml, the closed loop: ci/closed-loop-values.yaml and
+ci/closed-loop-gpu-values.yaml, and the closed loop over mutual TLS: ci/tls-values.yaml) it
   1. lints the chart (Helm v4 through helm-python-sdk, no binary, no cluster),
   2. renders it and parses every manifest,
   3. validates every object against the strict (no unknown fields) JSON schemas of each Kubernetes version in
@@ -9,9 +9,11 @@ ci/closed-loop-gpu-values.yaml) it
      for it, the newest bundled one catches removed APIs,
   4. checks what no schema can: Services, PodDisruptionBudgets and the ServiceMonitor select pods and ports
      that exist, env and annotations agree with the container ports, probes, hardening, that the pod
-     outlives the service's drain, that every in-cluster address a container is given (--flag=<svc>.<ns>.svc:port)
-     is a rendered Service's gRPC port, and that volumes are claimed consistently (every claim mounted exists, a
-     ReadWriteOnce claim belongs to one workload, a shared claim has at most one writer).
+     outlives the service's drain, that with TLS the probes use the plaintext health port and every certificate
+     a pod mounts is one cert-manager issues with its Service's names, that every in-cluster address a container
+     is given (--flag=<svc>.<ns>.svc:port) is a rendered Service's gRPC port, and that volumes are claimed
+     consistently (every claim mounted exists, a ReadWriteOnce claim belongs to one workload, a shared claim has
+     at most one writer).
 Then it lints the services' Dockerfiles with hadolint (they cannot be built here).
 It prints one line per step and a summary, and exits 1 on any problem. Runs in .venv-k8s (k8s/requirements.txt).
 
@@ -52,6 +54,9 @@ VALUE_SETS = {
                                                     "Pod": 1, "PodDisruptionBudget": 3, "PrometheusRule": 1,
                                                     "Service": 7, "ServiceMonitor": 1, "StatefulSet": 1},
                  {"models", "playpen-checkpoints-nfs"}),
+    "tls": ("ci/tls-values.yaml", {"Certificate": 9, "ConfigMap": 1, "Deployment": 6, "Issuer": 2,
+                                   "PersistentVolumeClaim": 3, "Pod": 1, "PodDisruptionBudget": 3, "Service": 6,
+                                   "StatefulSet": 1}, set()),
 }
 # Kubernetes' name limits: Services are DNS-1035 labels (63); a StatefulSet's pods carry a controller-revision-hash
 # label of its name plus 11 characters (52); every other object name is a DNS-1123 subdomain (253).
@@ -182,14 +187,39 @@ def check_server(workload: dict, container: dict) -> list[str]:
                             f"{ports.get(port)}")
     if pod["metadata"].get("annotations", {}).get("prometheus.io/port") != str(ports.get("metrics")):
         problems.append(f"{ref(workload)}: prometheus.io/port annotation differs from the metrics container port")
+    # With TLS the kubelet (which cannot speak it) probes the plaintext health-only port.
+    probed = "health" if "health" in ports else "grpc"
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-        if container.get(probe, {}).get("grpc", {}).get("port") != ports.get("grpc"):
-            problems.append(f"{name}: {probe} must be a gRPC health probe on the grpc port")
+        if container.get(probe, {}).get("grpc", {}).get("port") != ports.get(probed):
+            problems.append(f"{name}: {probe} must be a gRPC health probe on the {probed} port")
+    if "health" in ports and env.get(prefix + "HEALTH_PORT") != str(ports["health"]):
+        problems.append(f"{name}: {prefix}HEALTH_PORT={env.get(prefix + 'HEALTH_PORT')} but container port health is "
+                        f"{ports['health']}")
+    if (prefix + "TLS_CERT_FILE" in env) != ("health" in ports) or \
+            (prefix + "TLS_CLIENT_CA_FILE" in env) != (prefix + "TLS_CERT_FILE" in env):
+        problems.append(f"{name}: serves TLS (mutual) exactly when it has a plaintext health port")
+    problems += check_tls_files(workload, container, prefix)
     grace = float(env.get(prefix + "GRACE_PERIOD_S") or 10)
     termination = pod["spec"].get("terminationGracePeriodSeconds", 30)
     if not termination > grace:
         problems.append(f"{ref(workload)}: terminationGracePeriodSeconds {termination} must exceed the drain of "
                         f"{grace} s")
+    return problems
+
+
+def check_tls_files(workload: dict, container: dict, prefix: str) -> list[str]:
+    """Every TLS or token file a container is given lies in a read-only mount of a Secret volume."""
+    problems = []
+    env = {e["name"]: e.get("value") for e in container.get("env", [])}
+    volumes = {v["name"]: v for v in workload["spec"]["template"]["spec"].get("volumes", [])}
+    for setting in ("TLS_CA_FILE", "TLS_CERT_FILE", "TLS_KEY_FILE", "TLS_CLIENT_CA_FILE", "AUTHZ_TOKEN_FILE"):
+        path = env.get(prefix + setting)
+        if path is None:
+            continue
+        mounts = [m for m in container.get("volumeMounts", []) if path.startswith(m["mountPath"].rstrip("/") + "/")]
+        if not mounts or not mounts[0].get("readOnly") or "secret" not in volumes.get(mounts[0]["name"], {}):
+            problems.append(f"{ref(workload)}: container {container['name']}: {prefix}{setting}={path} is not in a "
+                            f"read-only Secret mount")
     return problems
 
 
@@ -207,6 +237,7 @@ def check_serverless(workload: dict, container: dict) -> list[str]:
     if workload["spec"]["template"]["metadata"].get("annotations", {}).get("prometheus.io/port") != \
             str(ports.get("metrics")):
         problems.append(f"{ref(workload)}: prometheus.io/port annotation differs from the metrics container port")
+    problems += check_tls_files(workload, container, f"PLAYPEN_{container['name'].upper()}_")
     if workload["spec"]["template"]["spec"].get("restartPolicy", "Always") != "Always":
         problems.append(f"{ref(workload)}: restartPolicy must be Always (the actor exits to be restarted)")
     return problems
@@ -315,7 +346,67 @@ def check_prometheus_rule(rule: dict, objects: list[dict]) -> list[str]:
     return problems
 
 
-CUSTOM_RESOURCES = {"ServiceMonitor": check_service_monitor, "PrometheusRule": check_prometheus_rule}
+def check_certificate(certificate: dict, objects: list[dict]) -> list[str]:
+    """cert-manager's CRDs ship no schema here: a component's certificate names its Service (the name clients check)
+    and serves both ends of mutual TLS; every certificate names a rendered issuer, or one outside the chart."""
+    problems = []
+    spec = certificate.get("spec", {})
+    if certificate["apiVersion"] != "cert-manager.io/v1":
+        problems.append(f"{ref(certificate)}: apiVersion must be cert-manager.io/v1")
+    if not spec.get("secretName") or not spec.get("issuerRef", {}).get("name"):
+        problems.append(f"{ref(certificate)}: needs secretName and issuerRef.name")
+    issuers = {(o["kind"], o["metadata"]["name"]) for o in objects if o["kind"] in ("Issuer", "ClusterIssuer")}
+    issuer = spec.get("issuerRef", {})
+    if issuer.get("kind", "Issuer") == "Issuer" and issuers and ("Issuer", issuer.get("name")) not in issuers:
+        problems.append(f"{ref(certificate)}: issuerRef {issuer.get('name')} is no rendered Issuer")
+    if spec.get("isCA"):
+        return problems
+    if not {"server auth", "client auth"} <= set(spec.get("usages", [])):
+        problems.append(f"{ref(certificate)}: usages must include server auth and client auth")
+    name = certificate["metadata"]["name"]
+    if any(o["kind"] == "Service" and o["metadata"]["name"] == name for o in objects):
+        if f"{name}.{NAMESPACE}.svc" not in spec.get("dnsNames", []):
+            problems.append(f"{ref(certificate)}: dnsNames lack {name}.{NAMESPACE}.svc, the name its clients dial")
+    mounted = {v["secret"]["secretName"] for o in objects if o["kind"] in (*WORKLOADS, "Pod")
+               for v in (o["spec"]["template"]["spec"] if o["kind"] in WORKLOADS else o["spec"]).get("volumes", [])
+               if "secret" in v}
+    if spec.get("secretName") not in mounted:
+        problems.append(f"{ref(certificate)}: no pod mounts its Secret {spec.get('secretName')}")
+    return problems
+
+
+def check_issuer(issuer: dict, objects: list[dict]) -> list[str]:
+    """A self-signed root, or a CA whose Secret a rendered CA Certificate writes."""
+    problems = []
+    spec = issuer.get("spec", {})
+    if issuer["apiVersion"] != "cert-manager.io/v1" or len(spec) != 1 or not {"selfSigned", "ca"} & set(spec):
+        problems.append(f"{ref(issuer)}: must be a cert-manager.io/v1 selfSigned or ca Issuer")
+    if "ca" in spec:
+        authorities = {o["spec"].get("secretName") for o in objects if o["kind"] == "Certificate"
+                       and o["spec"].get("isCA")}
+        if spec["ca"].get("secretName") not in authorities:
+            problems.append(f"{ref(issuer)}: its CA Secret {spec['ca'].get('secretName')} is no rendered CA "
+                            f"Certificate's")
+    return problems
+
+
+def check_tls_secrets(objects: list[dict]) -> list[str]:
+    """With cert-manager, every certificate Secret a workload mounts (volume "tls") is a rendered Certificate's."""
+    issued = {o["spec"].get("secretName") for o in objects if o["kind"] == "Certificate"}
+    if not issued:
+        return []
+    problems = []
+    for obj in (o for o in objects if o["kind"] in (*WORKLOADS, "Pod")):
+        spec = obj["spec"]["template"]["spec"] if obj["kind"] in WORKLOADS else obj["spec"]
+        for volume in spec.get("volumes", []):
+            if volume["name"] == "tls" and volume.get("secret", {}).get("secretName") not in issued:
+                problems.append(f"{ref(obj)}: mounts {volume.get('secret', {}).get('secretName')} as its certificate, "
+                                f"which no rendered Certificate issues")
+    return problems
+
+
+CUSTOM_RESOURCES = {"ServiceMonitor": check_service_monitor, "PrometheusRule": check_prometheus_rule,
+                    "Certificate": check_certificate, "Issuer": check_issuer}
 
 
 def check_names(objects: list[dict]) -> list[str]:
@@ -383,6 +474,7 @@ def check_consistency(objects: list[dict], expected: dict[str, int] | None,
                 except json.JSONDecodeError as error:
                     problems.append(f"{ref(config_map)}: {key} is not JSON: {error}")
     problems += check_names(objects)
+    problems += check_tls_secrets(objects)
     problems += check_addresses(objects)
     problems += check_claims(objects, external_claims)
     return problems

@@ -121,7 +121,7 @@ def workloads(objects: list[dict]) -> list[dict]:
 
 
 def test_chart_passes_lint_strict_schemas_and_consistency(rendered) -> None:
-    assert set(rendered) == {"default", "gpu", "loop", "loop-gpu"}
+    assert set(rendered) == {"default", "gpu", "loop", "loop-gpu", "tls"}
     gpu_policy = container(rendered["gpu"], "Deployment", "playpen-policy")
     assert gpu_policy["resources"]["limits"]["nvidia.com/gpu"] == 1
 
@@ -567,3 +567,48 @@ def test_the_kustomize_overlays_equal_the_chart_and_drift_is_caught(tmp_path) ->
                             text=True, timeout=300)
     assert result.returncode == 1
     assert "[closed-loop] StatefulSet/playpen-trainer: differs from the Helm render" in result.stdout
+
+
+def test_tls_values_give_every_component_a_certificate_probes_on_the_health_port_and_authz(rendered) -> None:
+    from playpen_common.authz import Rules
+
+    objects = rendered["tls"]
+    certificates = {o["metadata"]["name"]: o["spec"] for o in objects if o["kind"] == "Certificate"}
+    rules = {}
+    for workload in workloads(objects):
+        name = workload["metadata"]["name"]
+        pod = workload["spec"]["template"]["spec"]
+        spec = pod["containers"][0]
+        prefix = SERVICES[spec["name"]][0]
+        env = {e["name"].removeprefix(prefix).lower(): e["value"] for e in spec["env"] if "value" in e}
+        secret = next(v["secret"]["secretName"] for v in pod["volumes"] if v["name"] == "tls")
+        # Its own certificate, whose common name is its identity and whose DNS names hold its Service's.
+        assert certificates[name]["secretName"] == secret and certificates[name]["commonName"] == name
+        assert f"{name}.playpen.svc" in certificates[name]["dnsNames"]
+        assert env["tls_ca_file"] and env["tls_cert_file"] and env["tls_key_file"], name
+        if spec["name"] == "selfplay":
+            continue
+        ports = {p["name"]: p["containerPort"] for p in spec["ports"]}
+        assert int(env["health_port"]) == ports["health"] and env["tls_client_ca_file"], name
+        assert all(spec[probe]["grpc"]["port"] == ports["health"] for probe in PROBES), name
+        rules[name] = Rules(json.loads(env["authz"])) if env.get("authz_enabled") == "true" else None
+    load, submit = "/playpen.policy.v1.PolicyService/LoadWeights", "/playpen.trainer.v1.TrainerService/SubmitEpisodes"
+    rollback = "/playpen.evaluator.v1.EvaluatorService/Rollback"
+    assert rules["playpen-policy-eval"].allows(load, ["playpen-evaluator"])
+    for policy in ("playpen-policy", "playpen-policy-rollout", "playpen-policy-eval"):
+        assert not rules[policy].allows(load, ["playpen-trainer"]) and rules[policy].allows(load, ["ops"])
+        assert rules[policy].allows("/playpen.policy.v1.PolicyService/Generate", ["playpen-gamemaster"])
+    assert rules["playpen-trainer"].allows(submit, ["playpen-selfplay"])
+    assert not rules["playpen-trainer"].allows(submit, ["playpen-evaluator"])
+    evaluate = "/playpen.evaluator.v1.EvaluatorService/EvaluateCheckpoint"
+    assert rules["playpen-evaluator"].allows(evaluate, ["ops"])
+    assert not rules["playpen-evaluator"].allows(evaluate, ["playpen-selfplay"])
+    # authz.rules come first: Rollback is release-bot's alone (its rule replaces the chart's for that method).
+    assert rules["playpen-evaluator"].allows(rollback, ["release-bot"])
+    assert not rules["playpen-evaluator"].allows(rollback, ["ops"])
+    # `helm test` calls the game master with a certificate of its own.
+    test_pod = find(objects, "Pod", "playpen-test")
+    env = {e["name"]: e["value"] for e in test_pod["spec"]["containers"][0]["env"]}
+    assert PlaySettings(policy="x", **{k.removeprefix("PLAYPEN_PLAY_").lower(): v for k, v in env.items()}).client_tls
+    assert any(v.get("secret", {}).get("secretName") == certificates["playpen-test"]["secretName"]
+               for v in test_pod["spec"]["volumes"])

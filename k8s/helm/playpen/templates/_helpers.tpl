@@ -113,15 +113,23 @@ prometheus.io/port: {{ .metricsPort | quote }}
 prometheus.io/path: /metrics
 {{- end -}}
 
-{{/* Named container ports: "grpc" and "metrics". Call with the service's values. */}}
+{{/*
+Named container ports: "grpc" and "metrics", and with TLS "health" (plaintext, probes only).
+Call with (dict "ctx" $ "service" <the service's values>).
+*/}}
 {{- define "playpen.containerPorts" -}}
 ports:
   - name: grpc
-    containerPort: {{ .port }}
+    containerPort: {{ .service.port }}
     protocol: TCP
   - name: metrics
-    containerPort: {{ .metricsPort }}
+    containerPort: {{ .service.metricsPort }}
     protocol: TCP
+  {{- if .ctx.Values.tls.enabled }}
+  - name: health
+    containerPort: {{ .ctx.Values.tls.healthPort }}
+    protocol: TCP
+  {{- end }}
 {{- end -}}
 
 {{/*
@@ -153,21 +161,23 @@ tolerations:
 The kubelet's native gRPC health probes of a service that loads something before it serves (a model, a
 checkpoint, the game list): health is NOT_SERVING until then, so the startup probe allows `maxStartupSeconds`;
 readiness then means "can serve now", and liveness only asks the pod's own health service (the event loop
-answers), never another service. Call with the component's values.
+answers), never another service. With TLS they ask the plaintext health port, which reports the same status.
+Call with (dict "ctx" $ "service" <the component's values>).
 */}}
 {{- define "playpen.grpcProbes" -}}
+{{- $port := include "playpen.probePort" . }}
 startupProbe:
-  grpc: {port: {{ .port }}}
+  grpc: {port: {{ $port }}}
   periodSeconds: 10
   timeoutSeconds: 5
-  failureThreshold: {{ max 1 (div (add (.maxStartupSeconds | int) 9) 10) }}
+  failureThreshold: {{ max 1 (div (add (.service.maxStartupSeconds | int) 9) 10) }}
 readinessProbe:
-  grpc: {port: {{ .port }}}
+  grpc: {port: {{ $port }}}
   periodSeconds: 5
   timeoutSeconds: 5
   failureThreshold: 2
 livenessProbe:
-  grpc: {port: {{ .port }}}
+  grpc: {port: {{ $port }}}
   periodSeconds: 10
   timeoutSeconds: 5
   failureThreshold: 6
@@ -218,6 +228,16 @@ component's `enabled` can then leave one out.
 {{- end -}}
 {{- if not (hasPrefix "/models/" .Values.model.path) -}}
 {{- fail (printf "model.path must be a directory under /models/, not %q" .Values.model.path) -}}
+{{- end -}}
+{{- if and .Values.tls.enabled (not .Values.tls.certManager.enabled) -}}
+{{- range $name := (include "playpen.tls.components" . | fromJson).components -}}
+{{- if not (include "playpen.tls.secretName" (dict "ctx" $ "component" $name)) -}}
+{{- fail (printf "tls: %s needs a certificate: enable tls.certManager, or name its Secret in tls.existingSecrets.%s or tls.existingSecret" $name $name) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if and .Values.authz.tokenSecret (not .Values.tls.enabled) -}}
+{{- fail "authz.tokenSecret: bearer tokens are only checked with tls.enabled (never sent over plaintext)" -}}
 {{- end -}}
 {{- range $role := (include "playpen.policyRoles" . | fromJson).roles -}}
 {{- $policy := $role.values -}}
@@ -373,4 +393,127 @@ short name, with its namespace, and fully qualified in any cluster domain; then 
 {{- $patterns = concat $patterns (list (printf "%s:%d" $name $port) (printf "%s.%s:%d" $name $ns $port) (printf "%s.%s.svc:%d" $name $ns $port) (printf "%s.%s.svc.*:%d" $name $ns $port)) }}
 {{- end }}
 {{- concat $patterns .Values.gamemaster.allowedPolicies | toJson }}
+{{- end -}}
+
+{{/*
+TLS (tls.enabled). Every component that speaks gRPC has a certificate: its Secret (tls.crt, tls.key, ca.crt) is
+mounted read-only at /etc/playpen/tls. The components, as JSON {"components": [...]}: those rendered, plus "test"
+for `helm test`.
+*/}}
+{{- define "playpen.tls.components" -}}
+{{- $components := list "gamemaster" -}}
+{{- range $role := (include "playpen.policyRoles" . | fromJson).roles }}{{ $components = append $components $role.component }}{{ end -}}
+{{- if include "playpen.trainer.enabled" . }}{{ $components = append $components "trainer" }}{{ end -}}
+{{- if include "playpen.evaluator.enabled" . }}{{ $components = append $components "evaluator" }}{{ end -}}
+{{- if include "playpen.selfplay.enabled" . }}{{ $components = append $components "selfplay" }}{{ end -}}
+{{- toJson (dict "components" (append $components "test")) -}}
+{{- end -}}
+
+{{/* The Secret holding a component's certificate. Call with (dict "ctx" $ "component" "policy-eval"). */}}
+{{- define "playpen.tls.secretName" -}}
+{{- $tls := .ctx.Values.tls -}}
+{{- if $tls.certManager.enabled -}}
+{{- printf "%s-tls" (include "playpen.componentName" .) -}}
+{{- else -}}
+{{- index $tls.existingSecrets .component | default $tls.existingSecret -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The issuer of the components' certificates: tls.certManager.issuerRef, or the release's own CA. */}}
+{{- define "playpen.tls.issuerRef" -}}
+{{- $issuer := .Values.tls.certManager.issuerRef -}}
+{{- if $issuer.name -}}
+{{- toJson (dict "name" $issuer.name "kind" ($issuer.kind | default "Issuer") "group" ($issuer.group | default "cert-manager.io")) -}}
+{{- else -}}
+{{- toJson (dict "name" (printf "%s-ca" (include "playpen.fullname" .)) "kind" "Issuer" "group" "cert-manager.io") -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The rules of a component's authz (JSON list): authz.rules.<component> first, then the chart's own, which let the
+component that does it in the closed loop (and authz.callers) call the state-changing methods.
+Call with (dict "ctx" $ "component" "policy-eval").
+*/}}
+{{- define "playpen.authz.rules" -}}
+{{- $ctx := .ctx -}}
+{{- $callers := $ctx.Values.authz.callers | default list -}}
+{{- $evaluator := include "playpen.componentName" (dict "ctx" $ctx "component" "evaluator") -}}
+{{- $selfplay := include "playpen.componentName" (dict "ctx" $ctx "component" "selfplay") -}}
+{{- $load := "playpen.policy.v1.PolicyService/LoadWeights=%s" -}}
+{{- $own := dict
+  "policy" (list (printf $load (join "," $callers)))
+  "policy-rollout" (list (printf $load (join "," $callers)))
+  "policy-eval" (list (printf $load (join "," (prepend $callers $evaluator))))
+  "trainer" (list (printf "playpen.trainer.v1.TrainerService/SubmitEpisodes=%s" (join "," (prepend $callers $selfplay))))
+  "evaluator" (list (printf "playpen.evaluator.v1.EvaluatorService/EvaluateCheckpoint=%s" (join "," $callers)) (printf "playpen.evaluator.v1.EvaluatorService/Rollback=%s" (join "," $callers)))
+-}}
+{{- $rules := concat (index $ctx.Values.authz.rules .component | default list) (index $own .component | default list) -}}
+{{- if $rules }}{{ toJson $rules }}{{ else }}[]{{ end -}}
+{{- end -}}
+
+{{/*
+Environment of TLS and authz. Call with (dict "ctx" $ "component" "policy" "prefix" "PLAYPEN_POLICY_" "server" true):
+a server also requires client certificates, serves the plaintext health port and applies authz.
+*/}}
+{{- define "playpen.tls.env" -}}
+{{- $values := .ctx.Values -}}
+{{- if $values.tls.enabled }}
+- name: {{ .prefix }}TLS_CA_FILE
+  value: /etc/playpen/tls/ca.crt
+- name: {{ .prefix }}TLS_CERT_FILE
+  value: /etc/playpen/tls/tls.crt
+- name: {{ .prefix }}TLS_KEY_FILE
+  value: /etc/playpen/tls/tls.key
+{{- if .server }}
+- name: {{ .prefix }}TLS_CLIENT_CA_FILE
+  value: /etc/playpen/tls/ca.crt
+- name: {{ .prefix }}HEALTH_PORT
+  value: {{ $values.tls.healthPort | quote }}
+{{- if $values.authz.enabled }}
+- name: {{ .prefix }}AUTHZ_ENABLED
+  value: "true"
+- name: {{ .prefix }}AUTHZ
+  value: {{ include "playpen.authz.rules" . | quote }}
+{{- if $values.authz.tokenSecret }}
+- name: {{ .prefix }}AUTHZ_TOKEN_FILE
+  value: /etc/playpen/authz/tokens
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* volumeMounts and volumes of TLS and authz; call each with (dict "ctx" $ "component" "policy" "server" true). */}}
+{{- define "playpen.tls.mounts" -}}
+{{- if .ctx.Values.tls.enabled }}
+- name: tls
+  mountPath: /etc/playpen/tls
+  readOnly: true
+{{- if and .server .ctx.Values.authz.enabled .ctx.Values.authz.tokenSecret }}
+- name: authz-tokens
+  mountPath: /etc/playpen/authz
+  readOnly: true
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{- define "playpen.tls.volumes" -}}
+{{- if .ctx.Values.tls.enabled }}
+- name: tls
+  secret:
+    secretName: {{ include "playpen.tls.secretName" . }}
+    defaultMode: 0440
+{{- if and .server .ctx.Values.authz.enabled .ctx.Values.authz.tokenSecret }}
+- name: authz-tokens
+  secret:
+    secretName: {{ .ctx.Values.authz.tokenSecret }}
+    items: [{key: tokens, path: tokens}]
+    defaultMode: 0440
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* The port the kubelet probes: the plaintext health port with TLS, else the gRPC port. Call with (dict "ctx" $ "service" <values>). */}}
+{{- define "playpen.probePort" -}}
+{{- if .ctx.Values.tls.enabled }}{{ .ctx.Values.tls.healthPort }}{{ else }}{{ .service.port }}{{ end -}}
 {{- end -}}

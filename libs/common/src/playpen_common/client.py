@@ -9,15 +9,27 @@ A target is anything gRPC resolves (`host:port`, `dns:///policy-rollout-headless
 list of `host:port,host:port`, resolved here once into one `ipv4:`/`ipv6:` target. With `health_checked`, the
 channel watches each address's grpc.health.v1 status and round_robin sends nothing to one that reports
 NOT_SERVING: a replica still catching up with its checkpoint source, or draining after SIGTERM.
+
+With `tls` (a `ClientTls`, from the settings' `client_tls`) the channel speaks TLS and presents this process's
+certificate; the server's certificate is checked against the target's host name (or `server_name`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import socket
+import time
+from collections.abc import Callable
+from typing import Any
 
 import grpc
+import structlog
+
+from playpen_common.tls import ClientTls
+
+log = structlog.get_logger("playpen.client")
 
 DEFAULT_MAX_MESSAGE_BYTES = 64 << 20
 SCHEMES = ("dns:", "ipv4:", "ipv6:", "unix:", "unix-abstract:", "vsock:")
@@ -111,13 +123,122 @@ def replica_addresses(target: str) -> list[str]:
     return [f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}" for ip in _ips(host)]
 
 
+def host_of(target: str) -> str:
+    """The host name a certificate must carry for `target` (the first of a list); "" when it names none."""
+    target = target.strip()
+    if target.startswith(SCHEMES):
+        if not target.startswith("dns:"):
+            return ""
+        target = target.removeprefix("dns:").lstrip("/").split("/")[-1]
+    first = target.split(",")[0]
+    try:
+        host, _ = _split_host_port(first)
+    except ValueError:
+        return ""
+    return host
+
+
+def _credentials(target: str, tls: ClientTls, server_name: str) -> tuple[grpc.ChannelCredentials, list[tuple]]:
+    # A list of addresses becomes an ipv4:/ipv6: target, whose authority is no host name: check the first host.
+    name = server_name or (host_of(target) if "," in target and not target.startswith(SCHEMES) else "")
+    return tls.credentials(), tls.options(name)
+
+
+class _FollowingCall:
+    """A stub's method on a RenewingChannel: bound to whichever channel is current when it is called."""
+
+    def __init__(self, owner: RenewingChannel, kind: str, method: str, args: tuple, kwargs: dict):
+        self._owner, self._kind, self._method, self._args, self._kwargs = owner, kind, method, args, kwargs
+        self._bound: tuple[grpc.aio.Channel, Any] | None = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        channel = self._owner.current()
+        if self._bound is None or self._bound[0] is not channel:
+            self._bound = channel, getattr(channel, self._kind)(self._method, *self._args, **self._kwargs)
+        return self._bound[1](*args, **kwargs)
+
+
+class RenewingChannel:
+    """An aio channel over TLS that follows its certificate files: once they have changed (cert-manager renewed the
+    pod's certificate) and stayed unchanged for one more check (never half-written), calls go over a new channel
+    opened with them; the old one closes after `grace_s`, time for its calls to end (a stream still open then is
+    cancelled, and its caller reconnects, as after any interruption)."""
+
+    def __init__(self, open_channel: Callable[[], grpc.aio.Channel], tls: ClientTls, *, check_s: float = 5.0,
+                 grace_s: float = 60.0):
+        self._open, self._tls, self._check_s, self._grace_s = open_channel, tls, check_s, grace_s
+        self._stamp = self._pending = tls.stamp()
+        self._channel = open_channel()
+        self._checked = time.monotonic()
+        self._retiring: set[asyncio.Task] = set()
+
+    def current(self) -> grpc.aio.Channel:
+        now = time.monotonic()
+        if now - self._checked < self._check_s:
+            return self._channel
+        self._checked = now
+        stamp, settled = self._tls.stamp(), self._pending
+        self._pending = stamp
+        if not stamp or stamp == self._stamp or stamp != settled:
+            return self._channel
+        try:
+            channel = self._open()
+        except ValueError as error:  # caught mid-rotation: keep the old files' channel, look again later
+            log.warning("renewed TLS files unreadable; calls stay on the previous channel", error=str(error))
+            return self._channel
+        old, self._channel, self._stamp = self._channel, channel, stamp
+        task = asyncio.get_running_loop().create_task(old.close(self._grace_s))
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+        log.info("TLS files renewed; new calls use them", cert_file=str(self._tls.cert_file))
+        return channel
+
+    def unary_unary(self, method: str, *args: Any, **kwargs: Any) -> _FollowingCall:
+        return _FollowingCall(self, "unary_unary", method, args, kwargs)
+
+    def unary_stream(self, method: str, *args: Any, **kwargs: Any) -> _FollowingCall:
+        return _FollowingCall(self, "unary_stream", method, args, kwargs)
+
+    def stream_unary(self, method: str, *args: Any, **kwargs: Any) -> _FollowingCall:
+        return _FollowingCall(self, "stream_unary", method, args, kwargs)
+
+    def stream_stream(self, method: str, *args: Any, **kwargs: Any) -> _FollowingCall:
+        return _FollowingCall(self, "stream_stream", method, args, kwargs)
+
+    async def close(self, grace: float | None = None) -> None:
+        await self._channel.close(grace)
+        for task in list(self._retiring):
+            task.cancel()
+
+    async def __aenter__(self) -> RenewingChannel:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
 def aio_channel(target: str, *, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, retries: int = 4,
-                health_checked: bool = False, idle_timeout_s: float | None = None) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(resolve_target(target), options=channel_options(
-        max_message_bytes, retries, health_checked=health_checked, idle_timeout_s=idle_timeout_s))
+                health_checked: bool = False, idle_timeout_s: float | None = None, tls: ClientTls | None = None,
+                server_name: str = "", renew_check_s: float = 5.0) -> grpc.aio.Channel:
+    """A channel with the project's defaults; with `tls`, a RenewingChannel (stubs use it like any channel) that
+    follows renewals of the TLS files, checked at most every `renew_check_s`."""
+    options = channel_options(max_message_bytes, retries, health_checked=health_checked,
+                              idle_timeout_s=idle_timeout_s)
+    if tls is None:
+        return grpc.aio.insecure_channel(resolve_target(target), options=options)
+    resolved = resolve_target(target)
+
+    def open_channel() -> grpc.aio.Channel:
+        credentials, extra = _credentials(target, tls, server_name)
+        return grpc.aio.secure_channel(resolved, credentials, options=options + extra)
+
+    return RenewingChannel(open_channel, tls, check_s=renew_check_s)
 
 
-def sync_channel(target: str, *, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
-                 retries: int = 4, health_checked: bool = False) -> grpc.Channel:
-    return grpc.insecure_channel(resolve_target(target), options=channel_options(
-        max_message_bytes, retries, health_checked=health_checked))
+def sync_channel(target: str, *, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, retries: int = 4,
+                 health_checked: bool = False, tls: ClientTls | None = None, server_name: str = "") -> grpc.Channel:
+    options = channel_options(max_message_bytes, retries, health_checked=health_checked)
+    if tls is None:
+        return grpc.insecure_channel(resolve_target(target), options=options)
+    credentials, extra = _credentials(target, tls, server_name)
+    return grpc.secure_channel(resolve_target(target), credentials, options=options + extra)

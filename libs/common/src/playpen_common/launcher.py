@@ -33,6 +33,8 @@ class Service:
     log_path: Path
     grpc_port: int = 0
     metrics_port: int = -1
+    # The plaintext health-only port (--health-port), if the service has one: how a TLS service is waited on.
+    health_port: int = -1
     _reader: threading.Thread | None = field(default=None, repr=False)
 
     @property
@@ -83,6 +85,7 @@ def start(name: str, command: list[str], workdir: Path, *, env: dict[str, str] |
                     except json.JSONDecodeError:
                         continue
                     service.grpc_port, service.metrics_port = record["port"], record["metrics_port"]
+                    service.health_port = record.get("health_port", -1)
                     bound.set()
         bound.set()
 
@@ -92,7 +95,8 @@ def start(name: str, command: list[str], workdir: Path, *, env: dict[str, str] |
         if not bound.wait(timeout) or process.poll() is not None or not service.grpc_port:
             raise ServiceFailed(f"{name} did not bind a port")
         if wait_ready:
-            wait_healthy(service.target, timeout=timeout, alive=lambda: process.poll() is None)
+            probe = f"localhost:{service.health_port}" if service.health_port > 0 else service.target
+            wait_healthy(probe, timeout=timeout, alive=lambda: process.poll() is None)
     except (ServiceFailed, grpc.RpcError) as failure:
         service.stop()
         raise ServiceFailed(f"{name} did not start ({failure}):\n{service.log()[-4000:]}") from None

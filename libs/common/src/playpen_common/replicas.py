@@ -13,8 +13,9 @@ from typing import Any, Generic, TypeVar
 
 import grpc
 
-from playpen_common.client import aio_channel, replica_addresses
+from playpen_common.client import aio_channel, host_of, replica_addresses
 from playpen_common.errors import NotReady
+from playpen_common.tls import ClientTls
 
 Stub = TypeVar("Stub")
 T = TypeVar("T")
@@ -24,15 +25,18 @@ class Replicas(Generic[Stub]):
     """`Replicas(target, PolicyServiceStub)`; `await replicas.each(lambda stub: stub.GetStatus(...))`."""
 
     def __init__(self, target: str, make_stub: Callable[[grpc.aio.Channel], Stub], *,
-                 max_message_bytes: int = 64 << 20):
+                 max_message_bytes: int = 64 << 20, tls: ClientTls | None = None):
         self.target = target
+        self._tls = tls
         self._make_stub = make_stub
         self._max_message_bytes = max_message_bytes
         self._stubs: dict[str, tuple[grpc.aio.Channel, Stub]] = {}
 
     def _stub(self, address: str) -> Stub:
         if address not in self._stubs:
-            channel = aio_channel(address, max_message_bytes=self._max_message_bytes)
+            # Each replica is dialled by its IP; its certificate names the Service the target names.
+            channel = aio_channel(address, max_message_bytes=self._max_message_bytes, tls=self._tls,
+                                  server_name=host_of(self.target))
             self._stubs[address] = channel, self._make_stub(channel)
         return self._stubs[address][1]
 

@@ -4,6 +4,10 @@ What each service gets: explicit message limits, keepalive and a concurrency cap
 service and reflection (so grpcurl works); the error interceptor with per-method metrics; a /metrics
 endpoint; and a graceful SIGTERM: health turns NOT_SERVING, in-flight calls get `grace_period_s` to
 finish, shutdown hooks release engines, and the process exits 0.
+
+Security comes from the settings: TLS (mutual with `tls_client_ca_file`) instead of plaintext, the authorization
+interceptor with `authz_enabled`, and a plaintext health-only port (`health_port`) for kubelet probes, which
+cannot speak TLS; it answers the same statuses as the main port's health service.
 """
 
 from __future__ import annotations
@@ -22,9 +26,11 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from playpen_common.authz import AuthInterceptor, Authorizer, Rules, TokenFile
 from playpen_common.interceptors import ErrorInterceptor
 from playpen_common.metrics import ServiceMetrics
 from playpen_common.settings import ServiceSettings
+from playpen_common.tls import server_credentials
 
 log = structlog.get_logger("playpen.server")
 
@@ -52,13 +58,21 @@ class GrpcService:
         self.metrics = metrics
         self._rpc_seconds = metrics.histogram("rpc_duration_seconds", "Time to serve an RPC",
                                               ["method", "code"])
+        self._refusals = metrics.counter("auth_refusals_total", "Calls refused as unauthenticated or not allowed",
+                                         ["method", "code"])
+        interceptors: list[grpc.aio.ServerInterceptor] = [ErrorInterceptor(self._observe)]
+        if settings.authz_enabled:
+            # Inside the error interceptor: a refusal is mapped, logged and timed like any other.
+            tokens = TokenFile(settings.authz_token_file) if settings.authz_token_file else None
+            interceptors.append(AuthInterceptor(Authorizer(Rules(settings.authz), tokens, self._refused)))
         self.server = grpc.aio.server(
-            interceptors=[ErrorInterceptor(self._observe)],
+            interceptors=interceptors,
             options=server_options(settings),
             maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
         )
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        self._probe_server: grpc.aio.Server | None = None
         self._service_names: list[str] = []
         self._shutdown_hooks: list[ShutdownHook] = []
         self._drain_hooks: list[Callable[[], None]] = []
@@ -66,9 +80,13 @@ class GrpcService:
         self._stopping = False
         self.port = 0
         self.metrics_port = -1
+        self.health_port = -1
 
     def _observe(self, method: str, code: grpc.StatusCode, seconds: float) -> None:
         self._rpc_seconds.labels(method=method, code=code.name).observe(seconds)
+
+    def _refused(self, method: str, code: grpc.StatusCode) -> None:
+        self._refusals.labels(method=method, code=code.name).inc()
 
     def add(self, register: Callable[[Any, grpc.aio.Server], None], servicer: Any, full_name: str) -> None:
         """Register a servicer, e.g. add(add_FooServiceServicer_to_server, FooServicer(), "pkg.FooService")."""
@@ -92,16 +110,33 @@ class GrpcService:
         """Bind, start serving, publish the ports; `ready=False` keeps health NOT_SERVING (model loading)."""
         reflection.enable_server_reflection(
             [*self._service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server)
-        self.port = self.server.add_insecure_port(f"{self.settings.host}:{self.settings.port}")
+        settings = self.settings
+        address = f"{settings.host}:{settings.port}"
+        if settings.tls_cert_file is not None and settings.tls_key_file is not None:
+            self.port = self.server.add_secure_port(address, server_credentials(
+                settings.tls_cert_file, settings.tls_key_file, settings.tls_client_ca_file))
+        else:
+            self.port = self.server.add_insecure_port(address)
         if self.port == 0:
-            raise RuntimeError(f"cannot bind {self.settings.host}:{self.settings.port}")
+            raise RuntimeError(f"cannot bind {address}")
+        if settings.health_port >= 0:
+            self._probe_server = grpc.aio.server(options=server_options(settings), maximum_concurrent_rpcs=64)
+            health_pb2_grpc.add_HealthServicer_to_server(self.health, self._probe_server)
+            self.health_port = self._probe_server.add_insecure_port(f"{settings.host}:{settings.health_port}")
+            if self.health_port == 0:
+                raise RuntimeError(f"cannot bind {settings.host}:{settings.health_port}")
+            await self._probe_server.start()
         await self.server.start()
         if self.settings.metrics_port >= 0:
             self.metrics_port = self.metrics.serve(self.settings.metrics_port)
         await self.set_serving(ready)
         self._write_port_file()
         log.info("serving", service=self.name, port=self.port, metrics_port=self.metrics_port,
-                 services=self._service_names, ready=ready)
+                 health_port=self.health_port, services=self._service_names, ready=ready,
+                 tls="mutual" if settings.tls_client_ca_file else "server" if settings.tls_cert_file else "off",
+                 authz=settings.authz_enabled)
+        if settings.authz_token_file and settings.tls_cert_file is None:
+            log.warning("bearer tokens accepted over plaintext: anyone on the path can read them")
         return self.port
 
     def _write_port_file(self) -> None:
@@ -111,7 +146,7 @@ class GrpcService:
         path = Path(path)
         temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         temporary.write_text(json.dumps({"grpc_port": self.port, "metrics_port": self.metrics_port,
-                                         "pid": os.getpid()}))
+                                         "health_port": self.health_port, "pid": os.getpid()}))
         os.replace(temporary, path)
 
     def install_signal_handlers(self) -> None:
@@ -134,6 +169,9 @@ class GrpcService:
             # (CANCELLED at the client, not UNAVAILABLE): give health-checking clients time to stop sending first.
             await asyncio.sleep(self.settings.drain_notice_s)
         await self.server.stop(self.settings.grace_period_s)
+        if self._probe_server is not None:
+            # Probes saw NOT_SERVING throughout the drain; the probe port goes last.
+            await self._probe_server.stop(0)
         for hook in reversed(self._shutdown_hooks):
             try:
                 await hook()

@@ -11,8 +11,11 @@ import sys
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from playpen_common.authz import parse_rule
+from playpen_common.tls import ClientTls
 
 
 class CommandSettings(BaseSettings):
@@ -29,7 +32,34 @@ class CommandSettings(BaseSettings):
 S = TypeVar("S", bound=CommandSettings)
 
 
-class ServiceSettings(CommandSettings):
+class ClientSettings(CommandSettings):
+    """Settings of a command that calls Playpen services: TLS of its outgoing channels (plaintext when unset)."""
+
+    tls_ca_file: Path | None = Field(
+        None, description="PEM CA bundle that signs the servers this process calls; set: outgoing calls use TLS")
+    tls_cert_file: Path | None = Field(
+        None, description="PEM certificate (chain) of this process: served by its gRPC server, presented as its "
+                          "client certificate on outgoing TLS calls")
+    tls_key_file: Path | None = Field(None, description="PEM private key of tls_cert_file")
+    tls_server_name: str = Field(
+        "", description="name the called servers' certificates are checked against instead of the target's host "
+                        "(tests, port-forwards)")
+
+    @model_validator(mode="after")
+    def _certificate_and_key_together(self) -> ClientSettings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("--tls-cert-file and --tls-key-file go together")
+        return self
+
+    @property
+    def client_tls(self) -> ClientTls | None:
+        """How outgoing channels speak TLS, or None for plaintext."""
+        if self.tls_ca_file is None:
+            return None
+        return ClientTls(self.tls_ca_file, self.tls_cert_file, self.tls_key_file, self.tls_server_name)
+
+
+class ServiceSettings(ClientSettings):
     """Settings every gRPC service has."""
 
     host: str = Field("[::]", description="address the gRPC server binds")
@@ -46,6 +76,54 @@ class ServiceSettings(CommandSettings):
     max_concurrent_rpcs: int = Field(1024, ge=1, description="RPCs served at once before new ones are refused")
     keepalive_time_s: float = Field(30.0, gt=0, description="interval of HTTP/2 keepalive pings, seconds")
     keepalive_timeout_s: float = Field(10.0, gt=0, description="wait for a keepalive ack, seconds")
+    tls_client_ca_file: Path | None = Field(
+        None, description="PEM CA bundle of the callers' certificates; set: every caller must present a client "
+                          "certificate it signed (mutual TLS; needs tls_cert_file)")
+    health_port: int = Field(
+        -1, ge=-1, le=65535, description="plaintext port serving only grpc.health.v1, for kubelet probes (they "
+                                         "cannot speak TLS); 0 picks a free one, -1 disables")
+    authz_enabled: bool = Field(
+        False, description="refuse callers without a verified client certificate or a listed bearer token "
+                           "(UNAUTHENTICATED) and apply the authz rules (PERMISSION_DENIED); health stays open")
+    authz: list[str] = Field(
+        default_factory=list,
+        description="who may call what, SERVICE/METHOD=CALLER,CALLER (globs; repeatable; first match decides). "
+                    "Then the defaults: LoadWeights, SubmitEpisodes, EvaluateCheckpoint and Rollback nobody, "
+                    "everything else any authenticated caller")
+    authz_token_file: Path | None = Field(
+        None, description="bearer tokens of external callers, NAME:TOKEN per line; re-read when it changes")
+
+    @field_validator("authz", mode="before")
+    @classmethod
+    def _rejoin_callers(cls, value: object) -> object:
+        # The command line splits list values at commas, and so `M=a,b` into ["M=a", "b"]: put callers back.
+        if not isinstance(value, list):
+            return value
+        rules: list[str] = []
+        for item in value:
+            if rules and isinstance(item, str) and "=" not in item:
+                rules[-1] += "," + item
+            else:
+                rules.append(item)
+        return rules
+
+    @field_validator("authz")
+    @classmethod
+    def _rules_parse(cls, value: list[str]) -> list[str]:
+        for text in value:
+            parse_rule(text)
+        return value
+
+    @model_validator(mode="after")
+    def _tls_and_authz_consistent(self) -> ServiceSettings:
+        if self.tls_client_ca_file is not None and self.tls_cert_file is None:
+            raise ValueError("--tls-client-ca-file (mutual TLS) needs the server's --tls-cert-file and --tls-key-file")
+        if (self.authz or self.authz_token_file is not None) and not self.authz_enabled:
+            raise ValueError("--authz and --authz-token-file take effect with --authz-enabled true")
+        if self.authz_enabled and self.tls_client_ca_file is None and self.authz_token_file is None:
+            raise ValueError("--authz-enabled needs a way to name callers: --tls-client-ca-file (client certificates) "
+                             "or --authz-token-file (bearer tokens)")
+        return self
 
 
 def parse_role_assignment(text: str) -> tuple[str, str, str]:

@@ -40,11 +40,12 @@ async def serve(settings: EvaluatorSettings) -> None:
     store = ResultStore(settings.store_path)
     serving = Serving(await asyncio.to_thread(store.serving))
     metrics.serving_version.set(serving.version)
-    gamemaster = aio_channel(settings.gamemaster_target, max_message_bytes=settings.max_message_bytes)
+    tls = settings.client_tls
+    gamemaster = aio_channel(settings.gamemaster_target, max_message_bytes=settings.max_message_bytes, tls=tls)
     # Every eval policy replica loads each evaluated checkpoint; the game master spreads the turns over them.
     policies = Replicas(settings.eval_policy_target, policy_pb2_grpc.PolicyServiceStub,
-                        max_message_bytes=settings.max_message_bytes)
-    eval_policy = aio_channel(settings.eval_policy_target, max_message_bytes=settings.max_message_bytes)
+                        max_message_bytes=settings.max_message_bytes, tls=tls)
+    eval_policy = aio_channel(settings.eval_policy_target, max_message_bytes=settings.max_message_bytes, tls=tls)
     evaluator = Evaluator(settings, store, serving, metrics, gamemaster_pb2_grpc.GameMasterServiceStub(gamemaster),
                           policies, skills=skills, skills_policy=policy_pb2_grpc.PolicyServiceStub(eval_policy))
     channels = [gamemaster, eval_policy]
@@ -74,7 +75,7 @@ async def serve(settings: EvaluatorSettings) -> None:
         await service.stop(reason="bad game configuration")
         raise SystemExit(2) from None
     if settings.follow_trainer:
-        trainer = aio_channel(settings.follow_trainer, max_message_bytes=settings.max_message_bytes)
+        trainer = aio_channel(settings.follow_trainer, max_message_bytes=settings.max_message_bytes, tls=tls)
         channels.append(trainer)
         background.append(asyncio.create_task(TrainerFollower(evaluator, trainer_pb2_grpc.TrainerServiceStub(
             trainer)).run()))

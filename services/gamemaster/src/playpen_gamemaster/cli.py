@@ -21,7 +21,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import CliImplicitFlag, SettingsConfigDict
 
 from playpen_common.defaults import local_target
-from playpen_common.settings import CommandSettings, parse_command_line, parse_role_assignment
+from playpen_common.settings import ClientSettings, parse_command_line, parse_role_assignment
 from playpen_games.clemscore import Clemscore, ScoredEpisode, aggregate, by_game, scored_episode
 
 
@@ -57,7 +57,7 @@ def summarise(episodes: Iterable[dict]) -> tuple[dict[str, Clemscore], dict[str,
 BUILTIN = "expert"
 
 
-class PlaySettings(CommandSettings):
+class PlaySettings(ClientSettings):
     model_config = SettingsConfigDict(env_prefix="PLAYPEN_PLAY_")
 
     gamemaster: str = Field(local_target("gamemaster"), description="host:port of the game master")
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
                for game, role, player in map(parse_role_assignment, args.role)])
     args.out.mkdir(parents=True, exist_ok=True)
     episodes = []
-    with sync_channel(args.gamemaster) as channel, open(args.out / "episodes.jsonl", "a") as sink:
+    with sync_channel(args.gamemaster, tls=args.client_tls) as channel, open(args.out / "episodes.jsonl", "a") as sink:
         stub = gamemaster_pb2_grpc.GameMasterServiceStub(channel)
         try:
             stream = stub.PlayEpisodes(request, timeout=24 * 3600)

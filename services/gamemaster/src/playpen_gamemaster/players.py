@@ -22,6 +22,7 @@ from playpen.common.v1 import chat_pb2
 from playpen.policy.v1 import policy_pb2, policy_pb2_grpc
 from playpen_common.client import SCHEMES, aio_channel
 from playpen_common.errors import InvalidArgument, ResourceExhausted
+from playpen_common.tls import ClientTls
 from playpen_gamemaster.bounds import quoted
 from playpen_gamemaster.metrics import GameMasterMetrics
 from playpen_games.engine.runner import ContextExceeded, Reply, ReplyError, Request
@@ -102,8 +103,9 @@ class ChannelPool:
     when every channel is in use, a call that needs another target is refused (RESOURCE_EXHAUSTED)."""
 
     def __init__(self, max_message_bytes: int, *, allowed: PolicyAllowList | None = None, max_channels: int = 64,
-                 idle_s: float = 300.0, metrics: GameMasterMetrics | None = None):
+                 idle_s: float = 300.0, metrics: GameMasterMetrics | None = None, tls: ClientTls | None = None):
         self._max_message_bytes = max_message_bytes
+        self._tls = tls
         self._metrics = metrics
         self._allowed = allowed or PolicyAllowList(["*"])
         self._max_channels, self._idle_s = max_channels, idle_s
@@ -131,7 +133,7 @@ class ChannelPool:
             # turn's latency tells. Health checking keeps calls off replicas that are behind or draining.
             try:
                 channel = aio_channel(target, max_message_bytes=self._max_message_bytes, retries=1,
-                                      health_checked=True, idle_timeout_s=self._idle_s)
+                                      health_checked=True, idle_timeout_s=self._idle_s, tls=self._tls)
             except ValueError:
                 raise InvalidArgument(f"policy target {quoted(target)} is not a usable address") from None
             entry = _Entry(channel, policy_pb2_grpc.PolicyServiceStub(channel))

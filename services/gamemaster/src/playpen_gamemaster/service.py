@@ -38,7 +38,7 @@ class GameMasterServicer(gamemaster_pb2_grpc.GameMasterServiceServicer):
         self._catalog = InstanceCatalog(settings.clembench_dir, settings.clembench_version)
         self._channels = ChannelPool(settings.max_message_bytes, allowed=PolicyAllowList(settings.allowed_policies),
                                      max_channels=settings.max_policy_channels, idle_s=settings.policy_channel_idle_s,
-                                     metrics=metrics)
+                                     metrics=metrics, tls=settings.client_tls)
         self._slots = asyncio.Semaphore(settings.max_concurrent_episodes)
         self._expert = ExpertResponder()
         self._retry = RetryPolicy(attempts=settings.policy_attempts, budget_s=settings.policy_retry_budget_s)

@@ -22,6 +22,7 @@ from playpen.trainer.v1 import trainer_pb2, trainer_pb2_grpc
 from playpen_common.checkpoints import MANIFEST, read_manifest
 from playpen_common.client import aio_channel
 from playpen_common.errors import PlaypenError
+from playpen_common.tls import ClientTls
 
 log = structlog.get_logger("playpen.policy.follow")
 
@@ -31,10 +32,10 @@ Announced = Callable[[int], None]
 
 class Follower:
     def __init__(self, load: Loader, *, trainer: str = "", evaluator: str = "", directory: Path | None = None,
-                 poll_s: float = 1.0, announced: Announced | None = None):
+                 poll_s: float = 1.0, announced: Announced | None = None, tls: ClientTls | None = None):
         if bool(trainer) + bool(evaluator) + (directory is not None) != 1:
             raise ValueError("follow exactly one of a trainer, an evaluator or a directory")
-        self._load, self._directory, self._poll_s = load, directory, poll_s
+        self._load, self._directory, self._poll_s, self._tls = load, directory, poll_s, tls
         self._target, self._evaluator = trainer or evaluator, bool(evaluator)
         self.loaded = 0
         # The newest version the source has announced: a replica whose `loaded` stays below it is stuck.
@@ -73,7 +74,7 @@ class Follower:
 
     def _connect(self) -> grpc.aio.Channel:
         if self._channel is None:
-            self._channel = aio_channel(self._target)
+            self._channel = aio_channel(self._target, tls=self._tls)
         return self._channel
 
     async def _open_stream(self) -> None:

@@ -50,7 +50,7 @@ async def serve(settings: PolicySettings) -> None:
         if settings.follow_trainer or settings.follow_evaluator or settings.follow_dir is not None:
             follower = Follower(servicer.load, trainer=settings.follow_trainer, evaluator=settings.follow_evaluator,
                                 directory=settings.follow_dir, poll_s=settings.follow_poll_s,
-                                announced=metrics.source_version.set)
+                                announced=metrics.source_version.set, tls=settings.client_tls)
 
             async def stop_following() -> None:
                 # The follower stops before its channel closes: a follower woken meanwhile (reconnecting to a

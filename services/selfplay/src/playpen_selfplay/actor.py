@@ -50,12 +50,13 @@ class SelfPlay:
 
     async def run(self) -> Summary:
         settings = self.settings
-        channels = [aio_channel(target, max_message_bytes=MAX_MESSAGE_BYTES)
+        channels = [aio_channel(target, max_message_bytes=MAX_MESSAGE_BYTES, tls=settings.client_tls)
                     for target in (settings.gamemaster, settings.trainer)]
         self._gamemaster = gamemaster_pb2_grpc.GameMasterServiceStub(channels[0])
         self._trainer = trainer_pb2_grpc.TrainerServiceStub(channels[1])
         # The game master spreads the turns over the rollout replicas; sync mode waits until each has reloaded.
-        policies = Replicas(settings.policy, policy_pb2_grpc.PolicyServiceStub, max_message_bytes=MAX_MESSAGE_BYTES)
+        policies = Replicas(settings.policy, policy_pb2_grpc.PolicyServiceStub, max_message_bytes=MAX_MESSAGE_BYTES,
+                            tls=settings.client_tls)
         self._waits = Waits(settings, self._stop, self.metrics, self._trainer, policies)
         summary = Summary()
         started = time.monotonic()

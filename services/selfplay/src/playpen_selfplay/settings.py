@@ -9,10 +9,10 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from playpen_common.defaults import local_target, metrics_port
-from playpen_common.settings import CommandSettings, parse_role_assignment
+from playpen_common.settings import ClientSettings, parse_role_assignment
 
 
-class SelfPlaySettings(CommandSettings):
+class SelfPlaySettings(ClientSettings):
     model_config = SettingsConfigDict(env_prefix="PLAYPEN_SELFPLAY_")
 
     gamemaster: str = Field(local_target("gamemaster"), description="host:port of the GameMasterService")

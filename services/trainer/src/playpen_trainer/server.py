@@ -62,8 +62,9 @@ def follow(settings: TrainerSettings) -> None:
         signal.signal(number, lambda signum, frame: log.info("stop signal; waiting for rank 0's stop", signal=signum))
     # The first process of every other pod answers the kubelet's probes on the trainer's port (health only):
     # NOT_SERVING while it meets the other ranks and sets up its model. Processes beside rank 0 in rank 0's pod
-    # leave the port to it.
-    health = _health_server(settings.port) if int(os.environ.get("LOCAL_RANK", "0")) == 0 else None
+    # leave the port to it. With TLS the probes ask the plaintext health port (--health-port) instead.
+    probe_port = settings.health_port if settings.health_port >= 0 else settings.port
+    health = _health_server(probe_port) if int(os.environ.get("LOCAL_RANK", "0")) == 0 else None
     world, device = world_from_env(settings.device, settings.dist_timeout_s)
     trainer = Trainer(settings, None, None, world, device)
     trainer.setup()

@@ -1,6 +1,7 @@
 """grpc.aio server bootstrap shared by every service.
 
-What each service gets: explicit message limits, keepalive and a concurrency cap; the standard health
+What each service gets: explicit message limits, keepalive and a concurrency cap; requests decoded safely and
+bounded in size before any handler runs (playpen_common.admission); the standard health
 service and reflection (so grpcurl works); the error interceptor with per-method metrics; a /metrics
 endpoint; and a graceful SIGTERM: health turns NOT_SERVING, in-flight calls get `grace_period_s` to
 finish, shutdown hooks release engines, and the process exits 0.
@@ -22,6 +23,8 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from playpen_common.admission import guarded
+from playpen_common.bounds import DEFAULT_LIMITS, Limits
 from playpen_common.interceptors import ErrorInterceptor
 from playpen_common.metrics import ServiceMetrics
 from playpen_common.settings import ServiceSettings
@@ -58,7 +61,7 @@ class GrpcService:
             maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
         )
         self.health = health.aio.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, guarded(self.server, DEFAULT_LIMITS))
         self._service_names: list[str] = []
         self._shutdown_hooks: list[ShutdownHook] = []
         self._drain_hooks: list[Callable[[], None]] = []
@@ -70,9 +73,12 @@ class GrpcService:
     def _observe(self, method: str, code: grpc.StatusCode, seconds: float) -> None:
         self._rpc_seconds.labels(method=method, code=code.name).observe(seconds)
 
-    def add(self, register: Callable[[Any, grpc.aio.Server], None], servicer: Any, full_name: str) -> None:
-        """Register a servicer, e.g. add(add_FooServiceServicer_to_server, FooServicer(), "pkg.FooService")."""
-        register(servicer, self.server)
+    def add(self, register: Callable[[Any, grpc.aio.Server], None], servicer: Any, full_name: str,
+            limits: Limits = DEFAULT_LIMITS) -> None:
+        """Register a servicer, e.g. add(add_FooServiceServicer_to_server, FooServicer(), "pkg.FooService").
+
+        Every request is decoded safely and checked against `limits` before the servicer sees it (admission)."""
+        register(servicer, guarded(self.server, limits))
         self._service_names.append(full_name)
 
     def on_shutdown(self, hook: ShutdownHook) -> None:
@@ -91,7 +97,7 @@ class GrpcService:
     async def start(self, *, ready: bool = True) -> int:
         """Bind, start serving, publish the ports; `ready=False` keeps health NOT_SERVING (model loading)."""
         reflection.enable_server_reflection(
-            [*self._service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server)
+            [*self._service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], guarded(self.server, DEFAULT_LIMITS))
         self.port = self.server.add_insecure_port(f"{self.settings.host}:{self.settings.port}")
         if self.port == 0:
             raise RuntimeError(f"cannot bind {self.settings.host}:{self.settings.port}")

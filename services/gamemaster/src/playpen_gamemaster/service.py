@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import structlog
 
 from playpen.gamemaster.v1 import gamemaster_pb2, gamemaster_pb2_grpc
-from playpen_common.errors import InvalidArgument
+from playpen_common.errors import InvalidArgument, NotReady
 from playpen_common.logging import bound_contextvars
 from playpen_gamemaster.bounds import json_depth_ok, quoted
 from playpen_gamemaster.convert import episode_message, unbuilt_episode
@@ -94,18 +94,22 @@ class GameMasterServicer(gamemaster_pb2_grpc.GameMasterServiceServicer):
         # answered meanwhile; players are made on the event loop, where the channel pool lives.
         lease = self._channels.lease()
         loop = asyncio.get_running_loop()
+        abandoned = False  # the call ended while the planning thread still runs: it may lease nothing more
 
         async def make_responder(config, game, role):
+            if abandoned:
+                raise NotReady("the call ended while it was planned")
             return self._responder(lease, config, game, role)
 
         def responder_from_thread(config, game, role):
-            return asyncio.run_coroutine_threadsafe(make_responder(config, game, role), loop).result()
+            return asyncio.run_coroutine_threadsafe(make_responder(config, game, role), loop).result(timeout=60)
 
         try:
             plan = await asyncio.to_thread(build_plan, request, self._catalog, responder_from_thread,
                                            server_concurrency=self._settings.max_concurrent_episodes,
                                            max_episodes=MAX_EPISODES_PER_CALL)
         except BaseException:
+            abandoned = True
             lease.release()
             raise
         log.info("play episodes", run_id=quoted(plan.run_id), episodes=plan.episodes, concurrency=plan.concurrency)

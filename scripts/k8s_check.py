@@ -9,11 +9,12 @@ ci/closed-loop-gpu-values.yaml, and the closed loop over mutual TLS: ci/tls-valu
      for it, the newest bundled one catches removed APIs,
   4. checks what no schema can: Services, PodDisruptionBudgets and the ServiceMonitor select pods and ports
      that exist, env and annotations agree with the container ports, probes, hardening, that the pod
-     outlives the service's drain, that with TLS the probes use the plaintext health port and every certificate
-     a pod mounts is one cert-manager issues with its Service's names, that every in-cluster address a container
-     is given (--flag=<svc>.<ns>.svc:port) is a rendered Service's gRPC port, and that volumes are claimed
-     consistently (every claim mounted exists, a ReadWriteOnce claim belongs to one workload, a shared claim has
-     at most one writer).
+     outlives its preStop sleep and the service's drain, NetworkPolicies select pods and open container ports,
+     that with TLS the probes use the plaintext health port and every certificate a pod mounts is one cert-manager
+     issues with its Service's names, that every in-cluster address a container is given
+     (--flag=<svc>.<ns>.svc:port) is a rendered Service's gRPC port, and that volumes are claimed consistently
+     (every claim mounted exists, a ReadWriteOnce claim belongs to one workload, a shared claim has at most one
+     writer).
 Then it lints the services' Dockerfiles with hadolint (they cannot be built here).
 It prints one line per step and a summary, and exits 1 on any problem. Runs in .venv-k8s (k8s/requirements.txt).
 
@@ -45,16 +46,20 @@ RELEASE, NAMESPACE = "playpen", "playpen"
 # What each value set must render (a template that silently renders nothing is a problem too), and the
 # PersistentVolumeClaims it names that exist outside the chart.
 VALUE_SETS = {
-    "default": (None, {"ConfigMap": 1, "Deployment": 2, "Pod": 1, "PodDisruptionBudget": 2, "Service": 2}, set()),
-    "gpu": ("ci/gpu-values.yaml", {"ConfigMap": 2, "Deployment": 2, "Pod": 1, "PodDisruptionBudget": 2,
-                                   "PrometheusRule": 1, "Service": 2, "ServiceMonitor": 1}, set()),
-    "loop": ("ci/closed-loop-values.yaml", {"ConfigMap": 1, "Deployment": 6, "PersistentVolumeClaim": 3, "Pod": 1,
-                                            "PodDisruptionBudget": 3, "Service": 6, "StatefulSet": 1}, set()),
-    "loop-gpu": ("ci/closed-loop-gpu-values.yaml", {"ConfigMap": 1, "Deployment": 6, "PersistentVolumeClaim": 1,
-                                                    "Pod": 1, "PodDisruptionBudget": 3, "PrometheusRule": 1,
-                                                    "Service": 7, "ServiceMonitor": 1, "StatefulSet": 1},
+    "default": (None, {"ConfigMap": 1, "Deployment": 2, "NetworkPolicy": 4, "Pod": 1, "PodDisruptionBudget": 2,
+                       "Service": 2}, set()),
+    "gpu": ("ci/gpu-values.yaml", {"ConfigMap": 2, "Deployment": 2, "NetworkPolicy": 4, "Pod": 1,
+                                   "PodDisruptionBudget": 2, "PrometheusRule": 1, "Service": 2, "ServiceMonitor": 1},
+            set()),
+    "loop": ("ci/closed-loop-values.yaml", {"ConfigMap": 1, "Deployment": 6, "NetworkPolicy": 9,
+                                            "PersistentVolumeClaim": 3, "Pod": 1, "PodDisruptionBudget": 3,
+                                            "Service": 6, "StatefulSet": 1}, set()),
+    "loop-gpu": ("ci/closed-loop-gpu-values.yaml", {"ConfigMap": 1, "Deployment": 6, "NetworkPolicy": 9,
+                                                    "PersistentVolumeClaim": 1, "Pod": 1, "PodDisruptionBudget": 3,
+                                                    "PrometheusRule": 1, "Service": 7, "ServiceMonitor": 1,
+                                                    "StatefulSet": 1},
                  {"models", "playpen-checkpoints-nfs"}),
-    "tls": ("ci/tls-values.yaml", {"Certificate": 9, "ConfigMap": 1, "Deployment": 6, "Issuer": 2,
+    "tls": ("ci/tls-values.yaml", {"Certificate": 9, "ConfigMap": 1, "Deployment": 6, "Issuer": 2, "NetworkPolicy": 9,
                                    "PersistentVolumeClaim": 3, "Pod": 1, "PodDisruptionBudget": 3, "Service": 6,
                                    "StatefulSet": 1}, set()),
 }
@@ -201,9 +206,15 @@ def check_server(workload: dict, container: dict) -> list[str]:
     problems += check_tls_files(workload, container, prefix)
     grace = float(env.get(prefix + "GRACE_PERIOD_S") or 10)
     termination = pod["spec"].get("terminationGracePeriodSeconds", 30)
-    if not termination > grace:
-        problems.append(f"{ref(workload)}: terminationGracePeriodSeconds {termination} must exceed the drain of "
-                        f"{grace} s")
+    command = container.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command", [])
+    if len(command) != 2 or command[0] != "sleep" or not str(command[1]).isdigit():
+        problems.append(f"{name}: needs a preStop hook [sleep, <seconds>] so that endpoints drain before SIGTERM")
+        pre_stop = 0
+    else:
+        pre_stop = int(command[1])
+    if not termination > pre_stop + grace:
+        problems.append(f"{ref(workload)}: terminationGracePeriodSeconds {termination} must exceed the preStop "
+                        f"sleep of {pre_stop} s plus the drain of {grace} s")
     return problems
 
 
@@ -257,6 +268,47 @@ def pods_and_ports(objects: list[dict]) -> list[tuple[dict, dict, set]]:
             labels["apps.kubernetes.io/pod-index"] = "0"  # the controller labels each pod; pod 0 always exists
         result.append((workload, labels, ports))
     return result
+
+
+def pod_templates(objects: list[dict]) -> list[tuple[dict, dict, set]]:
+    """pods_and_ports, plus bare Pods (the helm test): (object, labels, container port names and numbers)."""
+    result = pods_and_ports(objects)
+    for pod in (o for o in objects if o["kind"] == "Pod"):
+        ports = {p.get(key) for c in pod["spec"]["containers"] for p in c.get("ports", [])
+                 for key in ("name", "containerPort")}
+        result.append((pod, pod["metadata"].get("labels", {}), ports))
+    return result
+
+
+def check_network_policies(objects: list[dict]) -> list[str]:
+    """Every NetworkPolicy selects pods; every in-release peer (a podSelector alone) selects pods; every port a
+    rule opens is a container port of the pods it leads to. Which paths they open is tested in test_k8s_chart."""
+    problems = []
+    pods = pod_templates(objects)
+
+    def selected(selector: dict) -> list[tuple[dict, dict, set]]:
+        return [pod for pod in pods if selects(selector.get("matchLabels", {}), pod[1],
+                                                selector.get("matchExpressions", []))]
+
+    for policy in (o for o in objects if o["kind"] == "NetworkPolicy"):
+        spec = policy["spec"]
+        own = selected(spec["podSelector"])
+        if not own:
+            problems.append(f"{ref(policy)}: selects no pods")
+        for direction, peers_key in (("ingress", "from"), ("egress", "to")):
+            for rule in spec.get(direction, []):
+                for peer in rule.get(peers_key, []):
+                    if set(peer) != {"podSelector"}:
+                        continue  # another namespace or an address block: outside this release
+                    targets = selected(peer["podSelector"])
+                    if not targets:
+                        problems.append(f"{ref(policy)}: a {direction} peer selects no pods")
+                    reached = own if direction == "ingress" else targets
+                    for port in rule.get("ports", []):
+                        if any(port["port"] not in ports for _, _, ports in reached):
+                            problems.append(f"{ref(policy)}: {direction} port {port['port']} is no container port "
+                                            "of the pods it leads to")
+    return problems
 
 
 def check_addresses(objects: list[dict]) -> list[str]:
@@ -476,6 +528,7 @@ def check_consistency(objects: list[dict], expected: dict[str, int] | None,
     problems += check_names(objects)
     problems += check_tls_secrets(objects)
     problems += check_addresses(objects)
+    problems += check_network_policies(objects)
     problems += check_claims(objects, external_claims)
     return problems
 

@@ -41,11 +41,17 @@ def follow_root(workdir: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def lora_policy(workdir: Path, tiny_model: Path, follow_root: Path) -> Iterator[launcher.Service]:
+def loaded_root(workdir: Path) -> Path:
+    """Where the adapters LoadWeights loads lie: with --checkpoint-roots, nothing outside the roots is loaded."""
+    return workdir / "loaded"
+
+
+@pytest.fixture(scope="module")
+def lora_policy(workdir: Path, tiny_model: Path, follow_root: Path, loaded_root: Path) -> Iterator[launcher.Service]:
     # --stage-copy: full swaps here take the worker-side copy path (the other policy fixture maps shards).
     service = start_policy("lora-policy", workdir, tiny_model, "--enable-lora", "true", "--max-lora-rank", "8",
                            "--reload-mode", "drain", "--follow-dir", str(follow_root), "--follow-poll-s", "0.2",
-                           "--stage-copy", "true")
+                           "--stage-copy", "true", "--checkpoint-roots", str(loaded_root))
     yield service
     assert service.stop() == 0, service.log()[-3000:]
 
@@ -56,10 +62,10 @@ def test_a_late_replica_catches_up_before_it_is_ready(lora_policy) -> None:
 
 
 def test_lora_adapters_serve_exactly_their_weights_and_swap_under_load(lora_policy, follow_root, tiny_model,
-                                                                       tmp_path) -> None:
+                                                                       loaded_root) -> None:
     base = Path(follow_root / "v00000001")
-    first, merged_first = make_lora(tmp_path, 20, seed=20, base=base)
-    second, merged_second = make_lora(tmp_path, 21, seed=21, base=base)
+    first, merged_first = make_lora(loaded_root, 20, seed=20, base=base)
+    second, merged_second = make_lora(loaded_root, 21, seed=21, base=base)
     replies = asyncio.run(_load_under_traffic(lora_policy.target, [first, second]))
     weights = {1: base, 20: merged_first, 21: merged_second}
     assert {version for _, version, _ in replies} <= set(weights) and 21 in {v for _, v, _ in replies}

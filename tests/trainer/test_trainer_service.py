@@ -47,10 +47,25 @@ def test_ingestion_is_idempotent_under_retries_and_refuses_malformed_episodes(mo
         del broken.turns[0].generation.completion_logprobs[-1]
         (ack,) = submit(trainer.target, [broken])
         assert ack.status == trainer_pb2.ACK_STATUS_REJECTED and ack.error.startswith("INVALID_ARGUMENT")
-        assert status(trainer.target).episodes_stored == 6
+        # Bounds: a 5000-character run_id is refused alone; a long transcript is within its own limit.
+        oversized = synthetic_episode("big", "g9")
+        oversized.run_id = "r" * 5000
+        long_prompt = synthetic_episode("long", "g9")
+        long_prompt.turns[0].messages.add(role="user", content="x" * 200_000)
+        acks = submit(trainer.target, [oversized, long_prompt])
+        assert acks[0].status == trainer_pb2.ACK_STATUS_REJECTED and "run_id has 5000 characters" in acks[0].error
+        assert len(acks[0].error) < 400 and acks[1].status == trainer_pb2.ACK_STATUS_STORED
+        # Bytes that are not UTF-8 in a string field end the stream as INVALID_ARGUMENT, not UNKNOWN.
+        with grpc.insecure_channel(trainer.target) as channel:
+            raw = channel.stream_stream("/playpen.trainer.v1.TrainerService/SubmitEpisodes",
+                                        request_serializer=lambda data: data, response_deserializer=lambda data: data)
+            with pytest.raises(grpc.RpcError) as raised:
+                list(raw(iter([b"\x0a\x06\x0a\x04\xff\xfe\xc3("]), timeout=30))
+        assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "UTF-8" in raised.value.details()
+        assert status(trainer.target).episodes_stored == 7
     finally:
         assert trainer.stop() == 0
-    assert EpisodeStore(tmp_path / "data" / "episodes.db").counts().stored == 6  # durable after the stop
+    assert EpisodeStore(tmp_path / "data" / "episodes.db").counts().stored == 7  # durable after the stop
 
 
 def test_a_full_buffer_slows_the_stream_down_instead_of_growing(model, tmp_path) -> None:

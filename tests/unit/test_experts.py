@@ -270,8 +270,8 @@ def plan_for(servicer: GameMasterServicer, **fields):
 
 def test_a_builtin_expert_is_bound_to_every_role_and_labelled_expert(servicer) -> None:
     plan = plan_for(servicer, default_player=gm.PlayerConfig(builtin="expert"))
-    assert {job.instance.game for job in plan.jobs} == set(TRAINING_GAMES)
-    for job in plan.jobs:
+    assert {job.instance.game for job in plan.jobs()} == set(TRAINING_GAMES)
+    for job in plan.jobs():
         assert set(job.policies.values()) == {"expert"}
         assert all(isinstance(r, ExpertResponder) for r in job.responders.values())
 

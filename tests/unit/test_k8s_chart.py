@@ -612,3 +612,155 @@ def test_tls_values_give_every_component_a_certificate_probes_on_the_health_port
     assert PlaySettings(policy="x", **{k.removeprefix("PLAYPEN_PLAY_").lower(): v for k, v in env.items()}).client_tls
     assert any(v.get("secret", {}).get("secretName") == certificates["playpen-test"]["secretName"]
                for v in test_pod["spec"]["volumes"])
+
+
+# ----------------------------------------------------------------------------- NetworkPolicies
+
+ADDRESS = re.compile(r"^--([a-z0-9-]+)=([a-z0-9-]+)\.playpen\.svc:(\d+)$")
+#: flags whose address a component hands to the game master, which dials it (the helm test's serving policy)
+HANDED_ON = {("test", "policy")}
+
+
+def pods(objects: list[dict]) -> dict[str, tuple[dict, dict]]:
+    """component -> (pod labels, pod spec) of every workload and bare Pod."""
+    result = {}
+    for obj in objects:
+        if obj["kind"] in ("Deployment", "StatefulSet"):
+            template = obj["spec"]["template"]
+            result[template["metadata"]["labels"]["app.kubernetes.io/component"]] = (template["metadata"]["labels"],
+                                                                                     template["spec"])
+        elif obj["kind"] == "Pod":
+            result[obj["metadata"]["labels"]["app.kubernetes.io/component"]] = (obj["metadata"]["labels"], obj["spec"])
+    return result
+
+
+def container_ports(spec: dict) -> dict[str, int]:
+    return {p["name"]: p["containerPort"] for c in spec["containers"] for p in c.get("ports", [])}
+
+
+def service_target(objects: list[dict], everyone: dict, service: str, port: int) -> tuple[str, int]:
+    """(component, container port) a Service's port leads to."""
+    found = find(objects, "Service", service)
+    component = found["spec"]["selector"]["app.kubernetes.io/component"]
+    target = next(p.get("targetPort", p["port"]) for p in found["spec"]["ports"] if p["port"] == port)
+    return component, container_ports(everyone[component][1]).get(target, target)
+
+
+def dialed(objects: list[dict]) -> set[tuple[str, str, int]]:
+    """(from component, to component, container port) of every address a container's args or env make it dial."""
+    everyone = pods(objects)
+    paths = set()
+    for source, (_, spec) in everyone.items():
+        for box in spec["containers"]:
+            args = flags(box)
+            for arg in box.get("args", []):
+                match = ADDRESS.match(arg)
+                if match:
+                    dialer = "gamemaster" if (source, match.group(1)) in HANDED_ON else source
+                    paths.add((dialer, *service_target(objects, everyone, match.group(2), int(match.group(3)))))
+            if "--master-addr" in args:  # torchrun's rendezvous at trainer pod 0
+                paths.add((source, source, int(args["--master-port"])))
+            for env in box.get("env", []):
+                if env["name"] == "PLAYPEN_GAMEMASTER_ALLOWED_POLICIES":
+                    for pattern in json.loads(env["value"]):
+                        host, _, port = pattern.rpartition(":")
+                        if host.endswith(".playpen.svc"):
+                            paths.add((source, *service_target(objects, everyone, host.split(".")[0], int(port))))
+    return paths
+
+
+def peer_matches(peer: dict, labels: dict) -> bool:
+    """A NetworkPolicyPeer against a pod of this release (namespace playpen)."""
+    if "ipBlock" in peer:
+        return False
+    namespace = peer.get("namespaceSelector")
+    if namespace is not None and not all({"kubernetes.io/metadata.name": "playpen"}.get(k) == v
+                                         for k, v in namespace.get("matchLabels", {}).items()):
+        return False
+    selector = peer.get("podSelector", {})
+    return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
+
+
+def network_allows(objects: list[dict], source: dict, destination: dict, port: int) -> bool:
+    """Whether the rendered NetworkPolicies let a pod labelled `source` open `port` on a pod labelled `destination`,
+    as the API defines it: a pod no policy of a direction selects is open in that direction; otherwise some rule
+    of a policy selecting it must match the peer and the port."""
+    policies = [o["spec"] for o in objects if o["kind"] == "NetworkPolicy"]
+
+    def allowed(labels: dict, direction: str, peers: str, other: dict) -> bool:
+        selecting = [p for p in policies if direction.capitalize() in p["policyTypes"]
+                     and all(labels.get(k) == v for k, v in p["podSelector"].get("matchLabels", {}).items())]
+        return not selecting or any(
+            ("ports" not in rule or any(p["port"] == port for p in rule["ports"]))
+            and (peers not in rule or any(peer_matches(peer, other) for peer in rule[peers]))
+            for policy in selecting for rule in policy.get(direction, []))
+
+    return allowed(source, "egress", "to", destination) and allowed(destination, "ingress", "from", source)
+
+
+@pytest.mark.parametrize("label", ["default", "gpu", "loop", "loop-gpu"])
+def test_network_policies_open_exactly_the_paths_components_dial(rendered, label) -> None:
+    objects = rendered[label]
+    everyone = pods(objects)
+    wanted = dialed(objects)
+    assert ("gamemaster", "policy", 50052) in wanted and ("test", "gamemaster", 50051) in wanted
+    for source, destination, port in sorted(wanted):
+        assert network_allows(objects, everyone[source][0], everyone[destination][0], port), \
+            f"{label}: {source} dials {destination}:{port}, which the NetworkPolicies block"
+    # Nothing else between the release's own pods, on any port they serve.
+    open_paths = {(source, destination, port) for source, (labels, _) in everyone.items()
+                  for destination, (other, spec) in everyone.items() for port in container_ports(spec).values()
+                  if network_allows(objects, labels, other, port)}
+    ranks = {path for path in open_paths if path[:2] == ("trainer", "trainer")}
+    assert open_paths - ranks == {path for path in wanted if path[:2] != ("trainer", "trainer")}
+    trainer = find(objects, "StatefulSet", "playpen-trainer")["spec"]["replicas"] if "trainer" in everyone else 1
+    assert bool(ranks) == (trainer > 1)  # the ranks meet on the rendezvous port and talk NCCL/gloo on any
+    # Every served metrics port is open to Prometheus, and nothing to a pod of another namespace.
+    prometheus = {"app.kubernetes.io/name": "prometheus"}
+    for component, (labels, spec) in everyone.items():
+        metrics = container_ports(spec).get("metrics")
+        if metrics:
+            assert network_allows(objects, prometheus, labels, metrics), component
+        grpc_port = container_ports(spec).get("grpc")
+        if grpc_port:
+            assert not network_allows(objects, {"app": "stranger"}, labels, grpc_port), component
+
+
+def test_network_policies_take_clients_hub_egress_and_extra_egress_from_values(tmp_path) -> None:
+    research = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "research"}}}
+    result = check_values(tmp_path, {"model": {"source": "hub"}, "networkPolicy": {
+        "clients": {"gamemaster": [research]},
+        "extraEgress": {"gamemaster": [{"to": [{"ipBlock": {"cidr": "10.1.0.0/16"}}], "ports": [{"port": 8000}]}]}}})
+    assert result.returncode == 0, result.stdout
+    objects = json.loads((tmp_path / "rendered" / "values.json").read_text())
+    gm = find(objects, "NetworkPolicy", "playpen-gamemaster")["spec"]
+    assert {"from": [research], "ports": [{"port": 50051, "protocol": "TCP"}]} in gm["ingress"]
+    assert {"to": [{"ipBlock": {"cidr": "10.1.0.0/16"}}], "ports": [{"port": 8000}]} in gm["egress"]
+    policy = find(objects, "NetworkPolicy", "playpen-policy")["spec"]
+    assert {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"port": 443, "protocol": "TCP"}]} in policy["egress"]
+    assert not any("ipBlock" in peer for rule in gm["egress"] if rule != gm["egress"][-1] for peer in rule["to"])
+    (tmp_path / "off").mkdir()
+    result = check_values(tmp_path / "off", {"networkPolicy": {"enabled": False}})
+    assert result.returncode == 0, result.stdout
+    objects = json.loads((tmp_path / "off" / "rendered" / "values.json").read_text())
+    assert not [o for o in objects if o["kind"] == "NetworkPolicy"]
+
+
+def test_every_grpc_pod_sleeps_in_pre_stop_within_its_grace(rendered) -> None:
+    for objects in rendered.values():
+        for workload in workloads(objects):
+            spec = workload["spec"]["template"]["spec"]
+            box = spec["containers"][0]
+            if box["name"] == "selfplay":
+                continue
+            assert box["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", "5"], workload["metadata"]["name"]
+            grace = next(float(e["value"]) for e in box["env"] if e["name"].endswith("_GRACE_PERIOD_S"))
+            assert spec["terminationGracePeriodSeconds"] >= 5 + grace + 15
+
+
+def test_policies_and_the_evaluator_take_checkpoints_from_the_shared_volume_only(rendered) -> None:
+    objects = rendered["loop"]
+    root = "/var/lib/playpen/trainer/checkpoints"
+    for name in ("playpen-policy", "playpen-policy-rollout", "playpen-policy-eval", "playpen-evaluator"):
+        assert flags(container(objects, "Deployment", name))["--checkpoint-roots"] == root
+    assert "--checkpoint-roots" not in flags(container(rendered["default"], "Deployment", "playpen-policy"))

@@ -99,11 +99,23 @@ Environment every service reads, with its prefix. Call with (dict "ctx" $ "prefi
 {{- end -}}
 
 {{/*
-Seconds the kubelet waits after SIGTERM before SIGKILL: the service's drain plus 15 s for its shutdown hooks
-(releasing the engine) and for the signal to arrive, so a drain is never cut short.
+Seconds the kubelet allows from the start of termination to SIGKILL: the preStop sleep, then the service's drain,
+plus 15 s for its shutdown hooks (releasing the engine) and for the signal to arrive, so a drain is never cut
+short. Call with (dict "ctx" $ "service" <the service's values>).
 */}}
 {{- define "playpen.terminationGracePeriodSeconds" -}}
-{{- add (.gracePeriodSeconds | float64 | ceil | int) 15 -}}
+{{- add (.ctx.Values.preStopSeconds | int) (.service.gracePeriodSeconds | float64 | ceil | int) 15 -}}
+{{- end -}}
+
+{{/*
+A gRPC container's preStop hook: a short sleep before SIGTERM, while the pod is already out of its Services'
+endpoints, so that no call arrives after the drain began. `sleep` is coreutils' in every image (python:3.11-slim).
+*/}}
+{{- define "playpen.preStop" -}}
+lifecycle:
+  preStop:
+    exec:
+      command: [sleep, {{ .Values.preStopSeconds | int | quote }}]
 {{- end -}}
 
 {{/* Prometheus annotations for annotation-based scraping. Call with the service's values. */}}
@@ -516,4 +528,68 @@ a server also requires client certificates, serves the plaintext health port and
 {{/* The port the kubelet probes: the plaintext health port with TLS, else the gRPC port. Call with (dict "ctx" $ "service" <values>). */}}
 {{- define "playpen.probePort" -}}
 {{- if .ctx.Values.tls.enabled }}{{ .ctx.Values.tls.healthPort }}{{ else }}{{ .service.port }}{{ end -}}
+{{- end -}}
+
+{{/*
+The components this release renders, as JSON {"components": [...]}: each with its component name, its values key
+(networkPolicy.clients / extraEgress), its gRPC and metrics ports (0: none) and whether its pods read the model
+(an init container may download it).
+*/}}
+{{- define "playpen.components" -}}
+{{- $list := list (dict "component" "gamemaster" "key" "gamemaster" "port" (.Values.gamemaster.port | int) "metricsPort" (.Values.gamemaster.metricsPort | int) "model" false) -}}
+{{- range $role := (include "playpen.policyRoles" . | fromJson).roles -}}
+{{- $list = append $list (dict "component" $role.component "key" "policy" "port" ($role.values.port | int) "metricsPort" ($role.values.metricsPort | int) "model" (eq $role.values.backend "vllm")) -}}
+{{- end -}}
+{{- if include "playpen.trainer.enabled" . -}}
+{{- $list = append $list (dict "component" "trainer" "key" "trainer" "port" (.Values.trainer.port | int) "metricsPort" (.Values.trainer.metricsPort | int) "model" true) -}}
+{{- end -}}
+{{- if include "playpen.evaluator.enabled" . -}}
+{{- $list = append $list (dict "component" "evaluator" "key" "evaluator" "port" (.Values.evaluator.port | int) "metricsPort" (.Values.evaluator.metricsPort | int) "model" false) -}}
+{{- end -}}
+{{- if include "playpen.selfplay.enabled" . -}}
+{{- $list = append $list (dict "component" "selfplay" "key" "selfplay" "port" 0 "metricsPort" (.Values.selfplay.metricsPort | int) "model" false) -}}
+{{- end -}}
+{{- $list = append $list (dict "component" "test" "key" "" "port" 0 "metricsPort" 0 "model" false) -}}
+{{- toJson (dict "components" $list) -}}
+{{- end -}}
+
+{{/*
+Who calls whom, as JSON {"paths": [{"from", "to", "port"}]} (port 0: every port): exactly the addresses the
+templates give each component, and the policies the game master is allowed to dial.
+  game master     -> every policy role (the players of PlayEpisodes requests)
+  self-play       -> game master, trainer (SubmitEpisodes), rollout policy (its status)
+  evaluator       -> game master, eval policy, trainer (follows its checkpoints)
+  serving policy  -> evaluator (follows its promotions); rollout policy -> trainer (follows its checkpoints)
+  trainer pods    -> each other, every port (torch.distributed rendezvous and NCCL/gloo), nodes > 1 only
+  helm test pod   -> game master
+*/}}
+{{- define "playpen.paths" -}}
+{{- $gm := .Values.gamemaster.port | int -}}
+{{- $trainer := .Values.trainer.port | int -}}
+{{- $paths := list (dict "from" "test" "to" "gamemaster" "port" $gm) -}}
+{{- $ports := dict -}}
+{{- range $role := (include "playpen.policyRoles" . | fromJson).roles -}}
+{{- $_ := set $ports $role.component ($role.values.port | int) -}}
+{{- $paths = append $paths (dict "from" "gamemaster" "to" $role.component "port" ($role.values.port | int)) -}}
+{{- end -}}
+{{- if include "playpen.evaluator.enabled" . -}}
+{{- $paths = append $paths (dict "from" "policy" "to" "evaluator" "port" (.Values.evaluator.port | int)) -}}
+{{- $paths = append $paths (dict "from" "evaluator" "to" "gamemaster" "port" $gm) -}}
+{{- $paths = append $paths (dict "from" "evaluator" "to" "policy-eval" "port" (get $ports "policy-eval")) -}}
+{{- if include "playpen.trainer.enabled" . -}}
+{{- $paths = append $paths (dict "from" "evaluator" "to" "trainer" "port" $trainer) -}}
+{{- end -}}
+{{- end -}}
+{{- if include "playpen.rollout.enabled" . -}}
+{{- $paths = append $paths (dict "from" "policy-rollout" "to" "trainer" "port" $trainer) -}}
+{{- end -}}
+{{- if include "playpen.selfplay.enabled" . -}}
+{{- $paths = append $paths (dict "from" "selfplay" "to" "gamemaster" "port" $gm) -}}
+{{- $paths = append $paths (dict "from" "selfplay" "to" "trainer" "port" $trainer) -}}
+{{- $paths = append $paths (dict "from" "selfplay" "to" "policy-rollout" "port" (get $ports "policy-rollout")) -}}
+{{- end -}}
+{{- if and (include "playpen.trainer.enabled" .) (gt (.Values.trainer.distributed.nodes | int) 1) -}}
+{{- $paths = append $paths (dict "from" "trainer" "to" "trainer" "port" 0) -}}
+{{- end -}}
+{{- toJson (dict "paths" $paths) -}}
 {{- end -}}

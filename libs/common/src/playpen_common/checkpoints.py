@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from google.protobuf import json_format
 
 from playpen.common.v1 import checkpoint_pb2
+from playpen_common.bounds import quoted
 from playpen_common.errors import FailedPrecondition, InvalidArgument
 from playpen_common.shards import FileEntry, default_workers, resolve, shard_index, verify_files, weight_files
 
@@ -33,8 +35,38 @@ def checkpoint_dir(ref: checkpoint_pb2.CheckpointRef) -> Path:
     if uri.startswith("file://"):
         uri = uri[len("file://"):]
     if not uri or "://" in uri:
-        raise InvalidArgument(f"checkpoint {ref.version}: unsupported location {ref.uri!r} (need a local path)")
+        raise InvalidArgument(f"checkpoint {ref.version}: unsupported location {quoted(ref.uri)} (need a local path)")
     return Path(uri)
+
+
+def confine(ref: checkpoint_pb2.CheckpointRef, roots: Sequence[Path], *, on_disk: bool = True) -> None:
+    """Refuse (InvalidArgument) a checkpoint whose directory, or any file it lists, is not under one of `roots`.
+
+    The location must be an absolute path without `..`; with `on_disk`, every symlink on the way is resolved
+    first, so a link inside a root that leads out of it is refused too. Nothing is read. No roots: no
+    confinement (a process that was given none, e.g. a local run)."""
+    if not roots:
+        return
+    directory = checkpoint_dir(ref)
+    where = ", ".join(str(root) for root in roots)
+    shown = quoted(str(directory))
+    if not directory.is_absolute() or ".." in directory.parts:
+        raise InvalidArgument(f"checkpoint {ref.version}: {shown} must be an absolute path without '..' under the "
+                              f"checkpoint roots ({where})")
+    if on_disk:
+        allowed = [Path(root).resolve() for root in roots]
+        directory = directory.resolve()
+    else:
+        allowed = [Path(os.path.normpath(root)) for root in roots]
+    if not any(directory.is_relative_to(root) for root in allowed):
+        raise InvalidArgument(f"checkpoint {ref.version}: {shown} is not under the checkpoint roots ({where})")
+    for entry in ref.files:
+        relative = PurePosixPath(entry.path)
+        if relative.is_absolute() or ".." in relative.parts:
+            raise InvalidArgument(f"checkpoint {ref.version}: file path {quoted(entry.path)} escapes the directory")
+        if on_disk and not any((directory / relative).resolve().is_relative_to(root) for root in allowed):
+            raise InvalidArgument(f"checkpoint {ref.version}: file {quoted(entry.path)} leads outside the "
+                                  f"checkpoint roots ({where})")
 
 
 def checkpoint_entries(ref: checkpoint_pb2.CheckpointRef) -> tuple[Path, list[FileEntry]]:

@@ -1,6 +1,7 @@
 """grpc.aio server bootstrap shared by every service.
 
-What each service gets: explicit message limits, keepalive and a concurrency cap; the standard health
+What each service gets: explicit message limits, keepalive and a concurrency cap; requests decoded safely and
+bounded in size before any handler runs (playpen_common.admission); the standard health
 service and reflection (so grpcurl works); the error interceptor with per-method metrics; a /metrics
 endpoint; and a graceful SIGTERM: health turns NOT_SERVING, in-flight calls get `grace_period_s` to
 finish, shutdown hooks release engines, and the process exits 0.
@@ -26,7 +27,9 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from playpen_common.admission import guarded
 from playpen_common.authz import AuthInterceptor, Authorizer, Rules, TokenFile
+from playpen_common.bounds import DEFAULT_LIMITS, Limits
 from playpen_common.interceptors import ErrorInterceptor
 from playpen_common.metrics import ServiceMetrics
 from playpen_common.settings import ServiceSettings
@@ -71,7 +74,7 @@ class GrpcService:
             maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
         )
         self.health = health.aio.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, guarded(self.server, DEFAULT_LIMITS))
         self._probe_server: grpc.aio.Server | None = None
         self._service_names: list[str] = []
         self._shutdown_hooks: list[ShutdownHook] = []
@@ -88,9 +91,12 @@ class GrpcService:
     def _refused(self, method: str, code: grpc.StatusCode) -> None:
         self._refusals.labels(method=method, code=code.name).inc()
 
-    def add(self, register: Callable[[Any, grpc.aio.Server], None], servicer: Any, full_name: str) -> None:
-        """Register a servicer, e.g. add(add_FooServiceServicer_to_server, FooServicer(), "pkg.FooService")."""
-        register(servicer, self.server)
+    def add(self, register: Callable[[Any, grpc.aio.Server], None], servicer: Any, full_name: str,
+            limits: Limits = DEFAULT_LIMITS) -> None:
+        """Register a servicer, e.g. add(add_FooServiceServicer_to_server, FooServicer(), "pkg.FooService").
+
+        Every request is decoded safely and checked against `limits` before the servicer sees it (admission)."""
+        register(servicer, guarded(self.server, limits))
         self._service_names.append(full_name)
 
     def on_shutdown(self, hook: ShutdownHook) -> None:
@@ -109,7 +115,7 @@ class GrpcService:
     async def start(self, *, ready: bool = True) -> int:
         """Bind, start serving, publish the ports; `ready=False` keeps health NOT_SERVING (model loading)."""
         reflection.enable_server_reflection(
-            [*self._service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server)
+            [*self._service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], guarded(self.server, DEFAULT_LIMITS))
         settings = self.settings
         address = f"{settings.host}:{settings.port}"
         if settings.tls_cert_file is not None and settings.tls_key_file is not None:
@@ -121,7 +127,7 @@ class GrpcService:
             raise RuntimeError(f"cannot bind {address}")
         if settings.health_port >= 0:
             self._probe_server = grpc.aio.server(options=server_options(settings), maximum_concurrent_rpcs=64)
-            health_pb2_grpc.add_HealthServicer_to_server(self.health, self._probe_server)
+            health_pb2_grpc.add_HealthServicer_to_server(self.health, guarded(self._probe_server, DEFAULT_LIMITS))
             self.health_port = self._probe_server.add_insecure_port(f"{settings.host}:{settings.health_port}")
             if self.health_port == 0:
                 raise RuntimeError(f"cannot bind {settings.host}:{settings.health_port}")

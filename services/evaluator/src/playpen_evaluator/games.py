@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from playpen.gamemaster.v1 import gamemaster_pb2
+from playpen_common.bounds import quoted
 from playpen_common.errors import InvalidArgument
 from playpen_evaluator.scoring import SEEN, UNSEEN
 from playpen_evaluator.settings import EvaluatorSettings, game_list
@@ -72,8 +73,9 @@ class GameCatalog:
         if requested:
             unknown = [g for g in requested if g not in self._info]
             if unknown:
-                raise InvalidArgument(f"unknown game(s) {', '.join(map(repr, unknown))}; "
-                                      f"known: {', '.join(self._info)}")
+                named = ", ".join(quoted(g) for g in unknown[:5]) + (
+                    f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+                raise InvalidArgument(f"unknown game(s) {named}; known: {', '.join(self._info)}")
             chosen = GameSet({game: self.group(game) for game in dict.fromkeys(requested)})
         else:
             chosen = self.default

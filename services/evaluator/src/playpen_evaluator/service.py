@@ -8,6 +8,8 @@ import structlog
 
 from playpen.common.v1 import checkpoint_pb2
 from playpen.evaluator.v1 import evaluator_pb2, evaluator_pb2_grpc
+from playpen_common.bounds import quoted
+from playpen_common.checkpoints import confine
 from playpen_common.errors import FailedPrecondition, InvalidArgument
 from playpen_evaluator.evaluation import Evaluator
 from playpen_evaluator.settings import EVAL_SPLITS
@@ -36,7 +38,7 @@ def check_checkpoint(request: evaluator_pb2.EvaluateCheckpointRequest) -> checkp
 def check_split(split: str, *, default: str = "") -> str:
     split = split or default
     if split and split not in EVAL_SPLITS:
-        raise InvalidArgument(f"unknown split {split!r}; evaluations use {' or '.join(EVAL_SPLITS)}")
+        raise InvalidArgument(f"unknown split {quoted(split)}; evaluations use {' or '.join(EVAL_SPLITS)}")
     return split
 
 
@@ -47,6 +49,10 @@ class EvaluatorServicer(evaluator_pb2_grpc.EvaluatorServiceServicer):
 
     async def EvaluateCheckpoint(self, request, context):
         checkpoint = check_checkpoint(request)
+        if checkpoint.version > 0:
+            # This pod does not mount the checkpoints: the path is checked as written; the policy that loads it
+            # checks it again with its symlinks resolved.
+            confine(checkpoint, self._evaluator.settings.roots, on_disk=False)
         split = check_split(request.split, default=self._evaluator.settings.split)
         if len(request.label) > MAX_LABEL_CHARS:
             raise InvalidArgument(f"label has {len(request.label)} characters, more than {MAX_LABEL_CHARS}")
@@ -56,7 +62,8 @@ class EvaluatorServicer(evaluator_pb2_grpc.EvaluatorServiceServicer):
     async def ListResults(self, request, context):
         negative = [v for v in request.versions if v < 0]
         if negative:
-            raise InvalidArgument(f"versions must not be negative, got {negative}")
+            raise InvalidArgument(f"versions must not be negative, got {negative[:5]}"
+                                  + (f" and {len(negative) - 5} more" if len(negative) > 5 else ""))
         split = check_split(request.split)
         results = await asyncio.to_thread(self._store.results, list(request.versions), split,
                                           include_episodes=request.include_episodes)

@@ -41,6 +41,10 @@ class EvaluatorSettings(ServiceSettings):
         False, description="evaluate version k by pinning k on every Generate (the policy loads a LoRA version it "
                             "does not hold from its --checkpoint-roots) instead of LoadWeights: the eval policy "
                             "may then be a serving policy, whose engine and current version stay untouched")
+    checkpoint_roots: str = Field(
+        "", description="comma-separated folders where the checkpoints EvaluateCheckpoint names must lie (an "
+                        "absolute path without '..' under one of them; INVALID_ARGUMENT otherwise): it promotes them "
+                        "to serving replicas. The policies resolve symlinks themselves. Empty: any path")
     follow_trainer: str = Field("", description="host:port of a TrainerService whose checkpoints to evaluate as "
                                                 "they commit (empty: evaluate on request only)")
     follow_label: str = Field("grpo", description="label of the results of followed checkpoints (one committed "
@@ -84,6 +88,10 @@ class EvaluatorSettings(ServiceSettings):
         if value not in EVAL_SPLITS:
             raise ValueError(f"split must be one of {', '.join(EVAL_SPLITS)}")
         return value
+
+    @property
+    def roots(self) -> list[Path]:
+        return [Path(part.strip()) for part in self.checkpoint_roots.split(",") if part.strip()]
 
     @property
     def store_path(self) -> Path:

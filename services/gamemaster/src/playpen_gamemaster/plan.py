@@ -4,7 +4,7 @@ before a single episode starts, and reported as InvalidArgument with a message t
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from playpen.gamemaster.v1 import gamemaster_pb2
@@ -32,10 +32,32 @@ class EpisodeJob:
 
 
 @dataclass
+class Group:
+    """One instance, played `size` times by the same players."""
+
+    instance: GameInstance
+    group_id: str
+    size: int
+    responders: dict[str, Responder]
+    policies: dict[str, str]
+
+
+@dataclass
 class Plan:
     run_id: str
-    jobs: list[EpisodeJob]
+    groups: list[Group]
     concurrency: int
+
+    @property
+    def episodes(self) -> int:
+        return sum(group.size for group in self.groups)
+
+    def jobs(self) -> Iterator[EpisodeJob]:
+        """The episodes in order, made as they are taken (a request may ask for 100,000)."""
+        for group in self.groups:
+            for k in range(group.size):
+                yield EpisodeJob(group.instance, f"{group.group_id}:{k}", group.group_id, group.responders,
+                                 group.policies)
 
 
 def _player_for(request: gamemaster_pb2.PlayEpisodesRequest, game: str,
@@ -81,7 +103,8 @@ def build_plan(request: gamemaster_pb2.PlayEpisodesRequest, catalog: InstanceCat
     _check_assignments(request, games)
     run_id = request.run_id or uuid.uuid4().hex[:12]
     group_size = request.group_size or 1
-    jobs: list[EpisodeJob] = []
+    groups: list[Group] = []
+    episodes = 0
     for game in games:
         try:
             instances = catalog.select(game, split, experiments=set(request.experiments),
@@ -101,11 +124,10 @@ def build_plan(request: gamemaster_pb2.PlayEpisodesRequest, catalog: InstanceCat
             if config is None:
                 raise InvalidArgument(f"no player for role {role!r} of {game}: set default_player or roles")
             responders[role], policies[role] = make_responder(config, game, role)
-        if len(jobs) + len(instances) * group_size > max_episodes:
+        episodes += len(instances) * group_size
+        if episodes > max_episodes:
             raise InvalidArgument(f"the request asks for more than {max_episodes} episodes; split it up")
-        for instance in instances:
-            group_id = f"{run_id}:{game}:{instance.instance_id}"
-            for k in range(group_size):
-                jobs.append(EpisodeJob(instance, f"{group_id}:{k}", group_id, responders, policies))
+        groups += [Group(instance, f"{run_id}:{game}:{instance.instance_id}", group_size, responders, policies)
+                   for instance in instances]
     concurrency = min(request.concurrency or server_concurrency, server_concurrency)
-    return Plan(run_id=run_id, jobs=jobs, concurrency=concurrency)
+    return Plan(run_id=run_id, groups=groups, concurrency=concurrency)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from playpen.gamemaster.v1 import gamemaster_pb2, gamemaster_pb2_grpc
 from playpen_common.logging import configure_logging
 from playpen_common.server import GrpcService
+from playpen_gamemaster import bounds
 from playpen_gamemaster.metrics import GameMasterMetrics
 from playpen_gamemaster.service import GameMasterServicer
 from playpen_gamemaster.settings import GameMasterSettings
@@ -17,7 +18,8 @@ async def serve(settings: GameMasterSettings) -> None:
     metrics = GameMasterMetrics()
     service = GrpcService("gamemaster", settings, metrics)
     servicer = GameMasterServicer(settings, metrics)
-    service.add(gamemaster_pb2_grpc.add_GameMasterServiceServicer_to_server, servicer, SERVICE_NAME)
+    service.add(gamemaster_pb2_grpc.add_GameMasterServiceServicer_to_server, servicer, SERVICE_NAME,
+                limits=bounds.limits(settings.max_reply_chars))
     service.on_shutdown(servicer.close)
     service.install_signal_handlers()
     await service.start()

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 from collections.abc import AsyncIterator
 
 import structlog
 
 from playpen.gamemaster.v1 import gamemaster_pb2, gamemaster_pb2_grpc
-from playpen_common.errors import InvalidArgument
+from playpen_common.errors import InvalidArgument, NotReady
 from playpen_common.logging import bound_contextvars
-from playpen_gamemaster.bounds import check_sizes, json_depth_ok, quoted
+from playpen_gamemaster.bounds import json_depth_ok, quoted
 from playpen_gamemaster.convert import episode_message, unbuilt_episode
 from playpen_gamemaster.metrics import GameMasterMetrics
 from playpen_gamemaster.plan import EpisodeJob, build_plan
@@ -90,32 +89,55 @@ class GameMasterServicer(gamemaster_pb2_grpc.GameMasterServiceServicer):
         raise InvalidArgument("a player config needs a policy endpoint or a builtin player")
 
     async def PlayEpisodes(self, request, context) -> AsyncIterator[gamemaster_pb2.PlayEpisodesResponse]:
-        check_sizes(request)
+        # The request's bounds were checked on admission (GrpcService). Planning reads instance files and lists up
+        # to MAX_EPISODES_PER_CALL episodes: it runs in a thread, so that health checks and other calls are
+        # answered meanwhile; players are made on the event loop, where the channel pool lives.
         lease = self._channels.lease()
+        loop = asyncio.get_running_loop()
+        abandoned = False  # the call ended while the planning thread still runs: it may lease nothing more
+
+        async def make_responder(config, game, role):
+            if abandoned:
+                raise NotReady("the call ended while it was planned")
+            return self._responder(lease, config, game, role)
+
+        def responder_from_thread(config, game, role):
+            return asyncio.run_coroutine_threadsafe(make_responder(config, game, role), loop).result(timeout=60)
+
         try:
-            plan = build_plan(request, self._catalog, functools.partial(self._responder, lease),
-                              server_concurrency=self._settings.max_concurrent_episodes,
-                              max_episodes=MAX_EPISODES_PER_CALL)
+            plan = await asyncio.to_thread(build_plan, request, self._catalog, responder_from_thread,
+                                           server_concurrency=self._settings.max_concurrent_episodes,
+                                           max_episodes=MAX_EPISODES_PER_CALL)
         except BaseException:
+            abandoned = True
             lease.release()
             raise
-        log.info("play episodes", run_id=plan.run_id, episodes=len(plan.jobs), concurrency=plan.concurrency)
-        finished: asyncio.Queue[gamemaster_pb2.PlayEpisodesResponse] = asyncio.Queue()
-        call_slots = asyncio.Semaphore(plan.concurrency)
+        log.info("play episodes", run_id=quoted(plan.run_id), episodes=plan.episodes, concurrency=plan.concurrency)
+        finished: asyncio.Queue[gamemaster_pb2.PlayEpisodesResponse | Exception] = asyncio.Queue()
+        jobs = plan.jobs()
 
-        async def play(job: EpisodeJob) -> None:
-            async with call_slots, self._slots:
-                episode = await self._play_one(job, plan.run_id)
-            await finished.put(gamemaster_pb2.PlayEpisodesResponse(episode=episode))
+        async def worker() -> None:
+            # A few workers take the episodes in order, rather than one task per episode: 100,000 tasks made at
+            # once would hold the event loop for seconds.
+            try:
+                for job in jobs:
+                    async with self._slots:
+                        episode = await self._play_one(job, plan.run_id)
+                    await finished.put(gamemaster_pb2.PlayEpisodesResponse(episode=episode))
+            except Exception as error:  # noqa: BLE001 - handed to the call, which fails with it
+                await finished.put(error)
 
-        tasks = [asyncio.create_task(play(job)) for job in plan.jobs]
+        workers = [asyncio.create_task(worker()) for _ in range(min(plan.concurrency, plan.episodes))]
         try:
-            for _ in tasks:
-                yield await finished.get()
+            for _ in range(plan.episodes):
+                item = await finished.get()
+                if isinstance(item, Exception):
+                    raise item
+                yield item
         finally:
-            for task in tasks:
+            for task in workers:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*workers, return_exceptions=True)
             lease.release()
 
     async def _play_one(self, job: EpisodeJob, run_id: str):
@@ -143,7 +165,6 @@ class GameMasterServicer(gamemaster_pb2_grpc.GameMasterServiceServicer):
     # ------------------------------------------------------------------ ReplayEpisode
 
     async def ReplayEpisode(self, request, context):
-        check_sizes(request)
         if request.game not in GAMES:
             raise InvalidArgument(f"unknown game {quoted(request.game)}; known: {', '.join(GAMES)}")
         if not any(recorded.replies for recorded in request.replies):

@@ -11,6 +11,7 @@ import contextlib
 from importlib import resources
 
 from playpen.policy.v1 import policy_pb2, policy_pb2_grpc
+from playpen_common.bounds import Limits
 from playpen_common.logging import configure_logging
 from playpen_common.server import GrpcService
 from playpen_policy.follow import Follower
@@ -37,9 +38,12 @@ async def serve(settings: PolicySettings) -> None:
     configure_logging(settings.log_level, settings.log_format)
     metrics = PolicyMetrics()
     backend = make_backend(settings)
-    servicer = PolicyServicer(backend, metrics, max_prompt_chars=settings.max_prompt_chars)
+    servicer = PolicyServicer(backend, metrics, max_prompt_chars=settings.max_prompt_chars,
+                              checkpoint_roots=settings.version_roots)
     service = GrpcService("policy", settings, metrics)
-    service.add(policy_pb2_grpc.add_PolicyServiceServicer_to_server, servicer, SERVICE_NAME)
+    # A prompt's messages may together be as long as max_prompt_chars; every other field has the common bounds.
+    service.add(policy_pb2_grpc.add_PolicyServiceServicer_to_server, servicer, SERVICE_NAME,
+                limits=Limits(long_text={"content": settings.max_prompt_chars}))
     service.on_shutdown(backend.close)
     service.on_drain(servicer.drain)
     service.install_signal_handlers()

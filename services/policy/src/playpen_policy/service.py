@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
+from pathlib import Path
 
 import structlog
 
 from playpen.common.v1 import chat_pb2
 from playpen.policy.v1 import policy_pb2, policy_pb2_grpc
+from playpen_common.bounds import quoted
+from playpen_common.checkpoints import confine
 from playpen_common.errors import InvalidArgument, NotReady
 from playpen_policy.backend import Backend
 from playpen_policy.metrics import PolicyMetrics
@@ -23,7 +27,7 @@ def validate_generate(request: policy_pb2.GenerateRequest, max_prompt_chars: int
     total = 0
     for index, message in enumerate(request.messages):
         if message.role not in ROLES:
-            raise InvalidArgument(f"message #{index} has role {message.role!r}; use system, user or assistant")
+            raise InvalidArgument(f"message #{index} has role {quoted(message.role)}; use system, user or assistant")
         total += len(message.content)
     if total > max_prompt_chars:
         raise InvalidArgument(f"prompt has {total} characters, more than the limit of {max_prompt_chars}")
@@ -41,8 +45,10 @@ def validate_generate(request: policy_pb2.GenerateRequest, max_prompt_chars: int
 
 
 class PolicyServicer(policy_pb2_grpc.PolicyServiceServicer):
-    def __init__(self, backend: Backend, metrics: PolicyMetrics, *, max_prompt_chars: int):
+    def __init__(self, backend: Backend, metrics: PolicyMetrics, *, max_prompt_chars: int,
+                 checkpoint_roots: Sequence[Path] = ()):
         self._backend = backend
+        self._roots = list(checkpoint_roots)
         self._metrics = metrics
         self._max_prompt_chars = max_prompt_chars
         self._running = 0
@@ -90,7 +96,10 @@ class PolicyServicer(policy_pb2_grpc.PolicyServiceServicer):
         )
 
     async def load(self, checkpoint) -> float:
-        """Verify and swap in a checkpoint (LoadWeights, and the follower); returns the seconds it took."""
+        """Verify and swap in a checkpoint (LoadWeights, and the follower); returns the seconds it took.
+
+        A checkpoint outside the checkpoint roots (symlinks resolved) is refused before any file is opened."""
+        await asyncio.to_thread(confine, checkpoint, self._roots)
         started = time.perf_counter()
         async with self._load_lock:
             previous, self._state = self._state, policy_pb2.SERVING_STATE_RELOADING

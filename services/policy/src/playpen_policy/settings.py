@@ -48,8 +48,9 @@ class PolicySettings(ServiceSettings):
                              "evicts the least recently used idle one")
     checkpoint_roots: str = Field(
         "", description="comma-separated folders of committed checkpoints (v*/manifest.json) where a pinned "
-                        "version this policy does not hold is looked up; follow_dir is always one. Nothing "
-                        "outside them is ever loaded for a pin")
+                        "version this policy does not hold is looked up; follow_dir is always one. When any is "
+                        "set, LoadWeights and followed checkpoints must lie under them too (symlinks resolved; "
+                        "INVALID_ARGUMENT otherwise); none set: a checkpoint may be anywhere")
     reload_mode: Literal["restart", "drain"] = Field(
         "restart", description="full-weight swap: restart = abort in-flight requests and run them again on the "
                                "new weights (fast swap); drain = let them finish first")

@@ -16,8 +16,10 @@ import structlog
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from playpen.trainer.v1 import trainer_pb2, trainer_pb2_grpc
+from playpen_common.bounds import Limits
 from playpen_common.logging import bound_contextvars, configure_logging
 from playpen_common.server import GrpcService
+from playpen_trainer import validation
 from playpen_trainer.checkpoints import CheckpointPublisher
 from playpen_trainer.loop import Trainer, config_hash
 from playpen_trainer.metrics import TrainerMetrics
@@ -105,9 +107,12 @@ async def serve(settings: TrainerSettings) -> None:
                                     config_hash=config_hash(settings), keep_last=settings.keep_last)
     publisher.bind(asyncio.get_running_loop())
     trainer = Trainer(settings, store, publisher)
-    servicer = TrainerServicer(trainer, store, publisher, metrics, max_buffered=settings.max_buffered)
+    servicer = TrainerServicer(trainer, store, publisher, metrics, max_buffered=settings.max_buffered,
+                               episode_limits=validation.episode_limits(settings.max_message_bytes))
     service = GrpcService("trainer", settings, metrics)
-    service.add(trainer_pb2_grpc.add_TrainerServiceServicer_to_server, servicer, SERVICE_NAME)
+    # An episode beyond its bounds is refused alone (a REJECTED ack), not with the whole stream.
+    service.add(trainer_pb2_grpc.add_TrainerServiceServicer_to_server, servicer, SERVICE_NAME,
+                limits=Limits(skip=frozenset({"episode"})))
     stopping = asyncio.Event()
     training: asyncio.Task | None = None
 

@@ -8,6 +8,7 @@ import structlog
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from playpen.trainer.v1 import trainer_pb2, trainer_pb2_grpc
+from playpen_common.bounds import Limits, quoted
 from playpen_trainer import validation
 from playpen_trainer.checkpoints import CheckpointPublisher
 from playpen_trainer.loop import Trainer
@@ -19,8 +20,9 @@ log = structlog.get_logger("playpen.trainer")
 
 class TrainerServicer(trainer_pb2_grpc.TrainerServiceServicer):
     def __init__(self, trainer: Trainer, store: EpisodeStore, publisher: CheckpointPublisher,
-                 metrics: TrainerMetrics, *, max_buffered: int):
+                 metrics: TrainerMetrics, *, max_buffered: int, episode_limits: Limits | None = None):
         self._trainer, self._store, self._publisher = trainer, store, publisher
+        self._episode_limits = episode_limits
         self._metrics, self._max_buffered = metrics, max_buffered
         self.arrived = asyncio.Event()  # new episodes: the loop may have enough for a step
         self.consumed = asyncio.Event()  # a step took episodes: ingestion may go on
@@ -42,11 +44,12 @@ class TrainerServicer(trainer_pb2_grpc.TrainerServiceServicer):
             await self._room()
             episode = request.episode
             try:
-                validation.check(episode)
+                validation.check(episode, self._episode_limits)
             except validation.MalformedEpisode as error:
                 self._metrics.episodes.labels(event="rejected").inc()
-                log.info("episode rejected", episode_id=episode.episode_id, reason=str(error))
-                yield trainer_pb2.SubmitEpisodesResponse(episode_id=episode.episode_id,
+                # A refused id may be anything: the log and the ack carry a prefix of it at most.
+                log.info("episode rejected", episode_id=quoted(episode.episode_id), reason=str(error))
+                yield trainer_pb2.SubmitEpisodesResponse(episode_id=episode.episode_id[:validation.MAX_ID_LENGTH],
                                                          status=trainer_pb2.ACK_STATUS_REJECTED,
                                                          error=f"INVALID_ARGUMENT: {error}")
                 continue

@@ -6,16 +6,28 @@ from __future__ import annotations
 import math
 
 from playpen.common.v1 import episode_pb2
+from playpen_common.bounds import Limits, check_sizes
+from playpen_common.errors import InvalidArgument
 from playpen_trainer.samples import learner_turns, oldest_version
 
 MAX_ID_LENGTH = 512
+#: fields of a transcript as long as the game made them: bounded only by the largest message
+TRANSCRIPT_TEXT = ("content", "reply", "error")
+TOKEN_LISTS = ("prompt_token_ids", "completion_token_ids", "completion_logprobs")
+
+
+def episode_limits(max_message_bytes: int) -> Limits:
+    """An episode's bounds: ids, names and lists as any request's; transcripts and token ids up to one message."""
+    return Limits(long_text=dict.fromkeys(TRANSCRIPT_TEXT, max_message_bytes),
+                  long_items=dict.fromkeys(TOKEN_LISTS, max_message_bytes) | {"turns": max_message_bytes,
+                                                                              "messages": max_message_bytes})
 
 
 class MalformedEpisode(ValueError):
     pass
 
 
-def check(episode: episode_pb2.Episode) -> None:
+def check(episode: episode_pb2.Episode, limits: Limits | None = None) -> None:
     """Raise MalformedEpisode with the reason when the episode cannot be accepted at all."""
     for name in ("episode_id", "group_id", "game"):
         value = getattr(episode, name)
@@ -23,6 +35,11 @@ def check(episode: episode_pb2.Episode) -> None:
             raise MalformedEpisode(f"{name} is empty")
         if len(value) > MAX_ID_LENGTH:
             raise MalformedEpisode(f"{name} is longer than {MAX_ID_LENGTH} characters")
+    if limits is not None:
+        try:
+            check_sizes(episode, limits)
+        except InvalidArgument as error:
+            raise MalformedEpisode(error.message) from None
     if episode.status == episode_pb2.EPISODE_STATUS_UNSPECIFIED:
         raise MalformedEpisode("status is unspecified")
     if episode.status == episode_pb2.EPISODE_STATUS_COMPLETED and not episode.HasField("scores"):

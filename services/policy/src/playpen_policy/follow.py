@@ -25,6 +25,10 @@ from playpen_common.errors import PlaypenError
 
 log = structlog.get_logger("playpen.policy.follow")
 
+# A watch stream has a deadline like every call: one whose connection died silently ends by then and is reopened
+# after the version loaded (the source sends its newest first), so a deadline costs nothing but a reconnect.
+WATCH_DEADLINE_S = 900.0
+
 Loader = Callable[[checkpoint_pb2.CheckpointRef], Awaitable[None]]
 Announced = Callable[[int], None]
 
@@ -79,10 +83,12 @@ class Follower:
     async def _open_stream(self) -> None:
         if self._evaluator:
             stub = evaluator_pb2_grpc.EvaluatorServiceStub(self._connect())
-            self._stream = stub.WatchPromotions(evaluator_pb2.WatchPromotionsRequest(current_version=self.loaded))
+            self._stream = stub.WatchPromotions(evaluator_pb2.WatchPromotionsRequest(current_version=self.loaded),
+                                                timeout=WATCH_DEADLINE_S)
         else:
             stub = trainer_pb2_grpc.TrainerServiceStub(self._connect())
-            self._stream = stub.WatchCheckpoints(trainer_pb2.WatchCheckpointsRequest(after_version=self.loaded))
+            self._stream = stub.WatchCheckpoints(trainer_pb2.WatchCheckpointsRequest(after_version=self.loaded),
+                                                 timeout=WATCH_DEADLINE_S)
 
     async def _next_from_stream(self) -> checkpoint_pb2.CheckpointRef:
         while True:

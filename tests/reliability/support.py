@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -98,7 +99,7 @@ def sigterm_drain(service: launcher.Service, in_flight: Callable[[], object], st
     def run() -> None:
         try:
             outcome["value"] = in_flight()
-        except Exception as error:  # recorded, judged by the caller
+        except Exception as error:  # noqa: BLE001 - recorded, judged by the caller
             outcome["error"] = f"{type(error).__name__}: {error}"
 
     caller = threading.Thread(target=run, daemon=True)
@@ -113,7 +114,7 @@ def sigterm_drain(service: launcher.Service, in_flight: Callable[[], object], st
     caller.join(timeout)
     try:
         exit_status = service.process.wait(timeout)
-    except Exception:
+    except subprocess.TimeoutExpired:
         exit_status = None
     watch.close()
     not_serving = watch.first("NOT_SERVING")

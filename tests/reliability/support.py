@@ -90,9 +90,10 @@ class Drain:
 
 
 def sigterm_drain(service: launcher.Service, in_flight: Callable[[], object], started: Callable[[], bool],
-                  *, timeout: float = 120.0) -> Drain:
+                  *, timeout: float = 120.0, signalled: threading.Event | None = None) -> Drain:
     """Start `in_flight` (a blocking call) in a thread, wait until `started()` says the server is working on it,
-    SIGTERM the service, and record how the drain went."""
+    SIGTERM the service (then set `signalled`, for a client stream that goes on sending), and record how the
+    drain went."""
     watch = HealthWatch(service.target)
     outcome: dict[str, object] = {}
 
@@ -109,8 +110,10 @@ def sigterm_drain(service: launcher.Service, in_flight: Callable[[], object], st
         if time.monotonic() > deadline or not caller.is_alive():
             raise AssertionError(f"the in-flight call never started: {outcome}\n{service.log()[-2000:]}")
         time.sleep(0.02)
-    signalled = time.monotonic()
+    sent_at = time.monotonic()
     service.process.send_signal(signal.SIGTERM)
+    if signalled is not None:
+        signalled.set()
     caller.join(timeout)
     try:
         exit_status = service.process.wait(timeout)
@@ -119,7 +122,7 @@ def sigterm_drain(service: launcher.Service, in_flight: Callable[[], object], st
     watch.close()
     not_serving = watch.first("NOT_SERVING")
     log = service.log()
-    return Drain(not_serving_s=None if not_serving is None else not_serving - signalled,
+    return Drain(not_serving_s=None if not_serving is None else not_serving - sent_at,
                  in_flight_ok="value" in outcome and not caller.is_alive(),
                  in_flight_error=str(outcome.get("error", "")), exit_status=exit_status,
                  stopped_logged='"stopped"' in log)

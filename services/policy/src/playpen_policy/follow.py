@@ -3,8 +3,8 @@ without a trainer, from a checkpoint directory — or only the promoted ones, fr
 WatchPromotions stream (eval-gated serving; a rollback there loads the earlier version here). A replica that
 starts late catches up (loads the newest committed, or the promoted, version) before it reports ready.
 
-A checkpoint that cannot be loaded (corrupt, incompatible) is logged and skipped; the replica keeps serving
-what it has and waits for the next one.
+A checkpoint that cannot be loaded (corrupt, incompatible, pruned while it was read) is logged and skipped; the
+replica keeps serving what it has and waits for the next one.
 """
 
 from __future__ import annotations
@@ -56,6 +56,12 @@ class Follower:
         except PlaypenError as error:
             self._failed.add(ref.version)
             log.error("followed checkpoint refused", version=ref.version, reason=error.message)
+            return
+        except OSError as error:
+            # A replica that falls behind may read a checkpoint the trainer is pruning (keep_last): its files
+            # vanish mid-read. Skip it — a newer one is on the way; letting the error out would end following.
+            self._failed.add(ref.version)
+            log.warning("followed checkpoint unreadable; skipped", version=ref.version, error=str(error)[:200])
             return
         self.loaded = ref.version
         log.info("followed checkpoint loaded", policy_version=ref.version)

@@ -49,6 +49,7 @@ SERVICES = {"gamemaster": gm.DESCRIPTOR.services_by_name["GameMasterService"],
             "evaluator": evaluator_pb2.DESCRIPTOR.services_by_name["EvaluatorService"],
             "trainer": trainer_pb2.DESCRIPTOR.services_by_name["TrainerService"]}
 TEN_MB = 10_000_000
+MAX_EPISODES = 100_000  # the game master's cap on one PlayEpisodes call
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -101,7 +102,8 @@ def fuzz(services: dict[str, launcher.Service], options: argparse.Namespace, pol
         crashed = service.process.poll() is not None
         kinds: dict[str, int] = {}
         for fault in tally.faults:
-            key = f"{fault.rpc}:{fault.code}:{'raw' if fault.request.startswith('raw') else 'message'}"
+            kind = fault.request.split()[0] if fault.request.startswith(("raw", "hostile")) else "message"
+            key = f"{fault.rpc}:{fault.code}:{kind}"
             kinds[key] = kinds.get(key, 0) + 1
         figures[name] = {"tried": tally.tried, "non_client": len(tally.faults) + int(crashed), "crashed": crashed,
                          "by_kind": kinds}
@@ -109,20 +111,26 @@ def fuzz(services: dict[str, launcher.Service], options: argparse.Namespace, pol
 
 
 def largest_request_load(gamemaster: launcher.Service, policy_target: str, seconds: float) -> dict:
-    """Peak RSS and health latency while the game master plans and plays the largest request it allows."""
-    request = gm.PlayEpisodesRequest(
-        games=["taboo"], split="train", instances_per_game=6250, group_size=16, run_id="r" * 4096,
-        default_player=gm.PlayerConfig(policy=gm.PolicyEndpoint(target=policy_target, name="n" * 4096)))
+    """Peak RSS and health latency while the game master plans and plays the largest request it allows: every
+    taboo training instance, in groups large enough for MAX_EPISODES episodes, strings at their 4096 limit."""
     latencies: list[float] = []
     answer: dict[str, str] = {}
     with grpc.insecure_channel(gamemaster.target) as play_channel, \
             grpc.insecure_channel(gamemaster.target) as health_channel:
-        stream = gamemaster_pb2_grpc.GameMasterServiceStub(play_channel).PlayEpisodes(request, timeout=seconds + 60)
+        stub = gamemaster_pb2_grpc.GameMasterServiceStub(play_channel)
+        (taboo,) = [game for game in stub.ListGames(gm.ListGamesRequest(), timeout=30).games if game.name == "taboo"]
+        instances = sum(count.instances for count in taboo.instance_counts if count.split == "train")
+        request = gm.PlayEpisodesRequest(
+            games=["taboo"], split="train", instances_per_game=instances, group_size=MAX_EPISODES // instances,
+            run_id="r" * 4096, default_player=gm.PlayerConfig(policy=gm.PolicyEndpoint(target=policy_target,
+                                                                                         name="n" * 4096)))
+        answer["episodes_asked"] = str(instances * (MAX_EPISODES // instances))
+        stream = stub.PlayEpisodes(request, timeout=seconds + 60)
 
         def read() -> None:
             try:
                 for count, _ in enumerate(stream, start=1):
-                    answer["episodes"] = str(count)
+                    answer["episodes_played"] = str(count)
             except grpc.RpcError as error:
                 answer["code"] = error.code().name
 

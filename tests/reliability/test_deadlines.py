@@ -72,5 +72,6 @@ def test_services_build_their_channels_with_the_client_defaults() -> None:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
                     and node.func.attr in CHANNEL_FACTORIES:
-                direct.append(f"{relative}:{node.lineno}")
-    assert direct == ["libs/common/src/playpen_common/launcher.py:106"]
+                direct.append(str(relative))
+    # The launcher's health wait (local processes it started) is the one other place.
+    assert set(direct) == {"libs/common/src/playpen_common/launcher.py"}, direct

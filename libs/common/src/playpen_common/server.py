@@ -22,6 +22,7 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from playpen_common.health import DrainingHealthServicer
 from playpen_common.interceptors import ErrorInterceptor
 from playpen_common.metrics import ServiceMetrics
 from playpen_common.settings import ServiceSettings
@@ -57,7 +58,7 @@ class GrpcService:
             options=server_options(settings),
             maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
         )
-        self.health = health.aio.HealthServicer()
+        self.health = DrainingHealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self._service_names: list[str] = []
         self._shutdown_hooks: list[ShutdownHook] = []

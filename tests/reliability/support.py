@@ -44,6 +44,7 @@ class HealthWatch:
 
     target: str
     changes: list[tuple[float, str]] = field(default_factory=list)
+    ended: str = ""  # "OK" once the server ended the stream, else the status it failed with
     _seen: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
@@ -60,8 +61,9 @@ class HealthWatch:
                 self.changes.append((time.monotonic(), health_pb2.HealthCheckResponse.ServingStatus.Name(
                     update.status)))
                 self._seen.set()
-        except grpc.RpcError:
-            pass  # the server went away: what it said before is recorded
+            self.ended = "OK"
+        except grpc.RpcError as error:
+            self.ended = error.code().name  # the server went away: what it said before is recorded
         finally:
             self._seen.set()
 

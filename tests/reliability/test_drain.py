@@ -21,7 +21,7 @@ from playpen.policy.v1 import policy_pb2, policy_pb2_grpc
 from playpen_common import launcher as servers
 from tests.integration.conftest import write_script
 from tests.integration.helpers import checkpoint, scrape
-from tests.reliability.support import Drain, sigterm_drain
+from tests.reliability.support import Drain, HealthWatch, sigterm_drain
 
 pytestmark = pytest.mark.integration
 NOT_SERVING_WITHIN_S = 1.0
@@ -125,3 +125,20 @@ def test_evaluator_drains_an_evaluation_in_flight_and_exits_zero(tmp_path, slow_
     finally:
         evaluator.stop()
         gamemaster.stop()
+
+
+def test_a_health_watch_does_not_hold_the_drain_for_the_grace_period(tmp_path) -> None:
+    """Pass: with a client watching health (as health-checked channels do) and a 600 s grace period, SIGTERM ends
+    the Watch stream with OK right after NOT_SERVING, and the server exits 0 within 60 s — it does not wait out
+    the grace period for a stream that never ends by itself."""
+    policy = servers.start("policy-watched", ["playpen-policy", "--backend", "scripted", "--grace-period-s", "600",
+                                              "--drain-notice-s", "0"], tmp_path)
+    try:
+        watch = HealthWatch(policy.target)
+        policy.process.send_signal(15)
+        assert policy.process.wait(60) == 0
+        watch.close()
+        assert [status for _, status in watch.changes] == ["SERVING", "NOT_SERVING"]
+        assert watch.ended == "OK"
+    finally:
+        policy.stop()

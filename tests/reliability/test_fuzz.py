@@ -36,9 +36,9 @@ def stack(tmp_path_factory) -> Iterator[dict[str, launcher.Service]]:
     script = write_script(workdir / "script.json", TABOO_SCRIPT)
     started: dict[str, launcher.Service] = {}
     try:
+        # No --checkpoint-roots: LoadWeights then reads any path it is given, as `make run` configures it.
         started["policy"] = launcher.start(
-            "fuzz-policy", ["playpen-policy", "--backend", "scripted", "--script", str(script),
-                            "--checkpoint-roots", str(workdir / "checkpoints")], workdir)
+            "fuzz-policy", ["playpen-policy", "--backend", "scripted", "--script", str(script)], workdir)
         started["gamemaster"] = launcher.start("fuzz-gamemaster", ["playpen-gamemaster", "--policy-timeout-s", "2"],
                                                workdir)
         started["evaluator"] = launcher.start("fuzz-evaluator", [

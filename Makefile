@@ -27,7 +27,7 @@ TRAINER_STAMP := $(TRAINER_VENV)/.installed
 .PHONY: help setup setup-policy setup-trainer setup-wordnet proto proto-lint lint test test-slow replay run instances skills-suite \
 	clean k8s-check \
 	images k8s-e2e setup-containers kustomize \
-	bench-policy bench-trainer bench-loop bench-scale bench-reload gpu-smoke
+	bench-policy bench-trainer bench-loop bench-scale bench-reload bench-robustness gpu-smoke
 
 help:
 	@echo "make run        install (first time), then train SmolLM2 by self-play on this machine and report"
@@ -38,6 +38,8 @@ help:
 	@echo "make bench-trainer trainer benchmark: our GRPO update vs TRL GRPOTrainer's loss+backward, tokens/s"
 	@echo "make bench-loop    closed-loop benchmark: N GRPO steps synchronous vs asynchronous (async_speedup)"
 	@echo "make bench-scale   rollout tokens/s with 1, 2, 3 policy replicas; failover; trainer step 1 vs 2 ranks"
+	@echo "make bench-robustness  bad inputs vs server faults, game master peak RSS and health p99 under the largest"
+	@echo "                request, recovery after injected network faults, a soak with kills (one JSON line)"
 	@echo "make bench-reload  full reload of a 1B-shaped sharded checkpoint into CPU vLLM: verify/read/load/total s"
 	@echo "make gpu-smoke  on a machine with a GPU: serve, generate and reload with CUDA vLLM, then an 8B-shaped reload"
 	@echo "make replay FIXTURES=<file-or-dir>   replay recorded episodes, compare scores"
@@ -80,7 +82,7 @@ $(TRAINER_STAMP): $(STAMP) services/trainer/pyproject.toml
 	$(TRAINER_BIN)/pip install --quiet --upgrade pip
 	$(TRAINER_BIN)/pip install --quiet torch==2.13.0
 	$(TRAINER_BIN)/pip install --quiet -e libs/proto -e libs/common -e services/trainer \
-		pytest pytest-asyncio pytest-timeout
+		pytest pytest-asyncio pytest-timeout "hypothesis>=6.150,<7"
 	touch $(TRAINER_STAMP)
 
 setup-trainer: $(TRAINER_STAMP)
@@ -114,10 +116,12 @@ lint: $(STAMP) proto-lint
 	$(BIN)/ruff check libs services tests scripts
 	PYTHONPATH=$(SOURCE_PATH) $(BIN)/lint-imports --no-cache --no-logo
 
+# tests/reliability runs in .venv, except its trainer part (tests/reliability/trainer), which needs torch.
 test: setup
-	$(BIN)/python -m pytest -m "$(MARKERS)" --ignore=tests/policy --ignore=tests/trainer $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "$(MARKERS)" --ignore=tests/policy --ignore=tests/trainer \
+		--ignore=tests/reliability/trainer $(PYTEST_ARGS)
 	$(POLICY_BIN)/python -m pytest -m "$(MARKERS)" tests/policy $(PYTEST_ARGS)
-	$(TRAINER_BIN)/python -m pytest -m "$(MARKERS)" tests/trainer $(PYTEST_ARGS)
+	$(TRAINER_BIN)/python -m pytest -m "$(MARKERS)" tests/trainer tests/reliability/trainer $(PYTEST_ARGS)
 
 test-slow:
 	$(MAKE) --no-print-directory test MARKERS="slow and not gpu and not k8s"
@@ -142,6 +146,11 @@ bench-scale: setup $(TRAINER_STAMP)
 
 bench-reload: setup
 	$(POLICY_BIN)/python scripts/bench_reload.py $(BENCH_ARGS)
+
+# The trainer is started from .venv-trainer; the rest, and the measuring, from .venv. BENCH_ARGS="--soak-seconds 0"
+# skips the soak.
+bench-robustness: setup
+	$(BIN)/python scripts/bench_robustness.py $(BENCH_ARGS)
 
 gpu-smoke: setup
 	$(POLICY_BIN)/python scripts/gpu_smoke.py $(GPU_SMOKE_ARGS)

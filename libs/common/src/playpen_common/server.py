@@ -30,6 +30,7 @@ from grpc_reflection.v1alpha import reflection
 from playpen_common.admission import guarded
 from playpen_common.authz import AuthInterceptor, Authorizer, Rules, TokenFile
 from playpen_common.bounds import DEFAULT_LIMITS, Limits
+from playpen_common.health import DrainingHealthServicer
 from playpen_common.interceptors import ErrorInterceptor
 from playpen_common.metrics import ServiceMetrics
 from playpen_common.settings import ServiceSettings
@@ -73,7 +74,7 @@ class GrpcService:
             options=server_options(settings),
             maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
         )
-        self.health = health.aio.HealthServicer()
+        self.health = DrainingHealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, guarded(self.server, DEFAULT_LIMITS))
         self._probe_server: grpc.aio.Server | None = None
         self._service_names: list[str] = []

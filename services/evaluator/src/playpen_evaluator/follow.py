@@ -20,6 +20,8 @@ from playpen_common.errors import NotReady, PlaypenError
 from playpen_evaluator.evaluation import Evaluator
 
 WARM_START_LABEL = "warm-start"
+# The checkpoint stream has a deadline like every call; it is reopened after the newest version seen.
+WATCH_DEADLINE_S = 900.0
 log = structlog.get_logger("playpen.evaluator.follow")
 
 
@@ -46,7 +48,8 @@ class TrainerFollower:
     async def _read(self) -> None:
         while True:
             try:
-                stream = self._trainer.WatchCheckpoints(trainer_pb2.WatchCheckpointsRequest(after_version=self.seen))
+                stream = self._trainer.WatchCheckpoints(trainer_pb2.WatchCheckpointsRequest(after_version=self.seen),
+                                                        timeout=WATCH_DEADLINE_S)
                 async for response in stream:
                     self.offer(response.checkpoint)
                 log.warning("the trainer ended the checkpoint stream; reconnecting")

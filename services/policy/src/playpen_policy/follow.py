@@ -3,8 +3,8 @@ without a trainer, from a checkpoint directory — or only the promoted ones, fr
 WatchPromotions stream (eval-gated serving; a rollback there loads the earlier version here). A replica that
 starts late catches up (loads the newest committed, or the promoted, version) before it reports ready.
 
-A checkpoint that cannot be loaded (corrupt, incompatible) is logged and skipped; the replica keeps serving
-what it has and waits for the next one.
+A checkpoint that cannot be loaded (corrupt, incompatible, pruned while it was read) is logged and skipped; the
+replica keeps serving what it has and waits for the next one.
 """
 
 from __future__ import annotations
@@ -25,6 +25,10 @@ from playpen_common.errors import PlaypenError
 from playpen_common.tls import ClientTls
 
 log = structlog.get_logger("playpen.policy.follow")
+
+# A watch stream has a deadline like every call: one whose connection died silently ends by then and is reopened
+# after the version loaded (the source sends its newest first), so a deadline costs nothing but a reconnect.
+WATCH_DEADLINE_S = 900.0
 
 Loader = Callable[[checkpoint_pb2.CheckpointRef], Awaitable[None]]
 Announced = Callable[[int], None]
@@ -54,6 +58,12 @@ class Follower:
             self._failed.add(ref.version)
             log.error("followed checkpoint refused", version=ref.version, reason=error.message)
             return
+        except OSError as error:
+            # A replica that falls behind may read a checkpoint the trainer is pruning (keep_last): its files
+            # vanish mid-read. Skip it — a newer one is on the way; letting the error out would end following.
+            self._failed.add(ref.version)
+            log.warning("followed checkpoint unreadable; skipped", version=ref.version, error=str(error)[:200])
+            return
         self.loaded = ref.version
         log.info("followed checkpoint loaded", policy_version=ref.version)
 
@@ -80,10 +90,12 @@ class Follower:
     async def _open_stream(self) -> None:
         if self._evaluator:
             stub = evaluator_pb2_grpc.EvaluatorServiceStub(self._connect())
-            self._stream = stub.WatchPromotions(evaluator_pb2.WatchPromotionsRequest(current_version=self.loaded))
+            self._stream = stub.WatchPromotions(evaluator_pb2.WatchPromotionsRequest(current_version=self.loaded),
+                                                timeout=WATCH_DEADLINE_S)
         else:
             stub = trainer_pb2_grpc.TrainerServiceStub(self._connect())
-            self._stream = stub.WatchCheckpoints(trainer_pb2.WatchCheckpointsRequest(after_version=self.loaded))
+            self._stream = stub.WatchCheckpoints(trainer_pb2.WatchCheckpointsRequest(after_version=self.loaded),
+                                                 timeout=WATCH_DEADLINE_S)
 
     async def _next_from_stream(self) -> checkpoint_pb2.CheckpointRef:
         while True:

@@ -93,7 +93,7 @@ class SelfPlay:
                 break
             try:
                 report = await play_round(round_index, round_request(settings, round_index), self._gamemaster,
-                                          self._trainer, self._stop)
+                                          self._trainer, self._stop, timeout_s=settings.round_timeout_s)
             except grpc.aio.AioRpcError as error:
                 # The round is played again with the same episode ids: what the trainer acknowledged
                 # already comes back DUPLICATE and is stored once.

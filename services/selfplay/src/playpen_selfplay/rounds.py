@@ -29,8 +29,10 @@ class RoundReport:
 
 async def play_round(round_index: int, request: gamemaster_pb2.PlayEpisodesRequest,
                      gamemaster: gamemaster_pb2_grpc.GameMasterServiceStub,
-                     trainer: trainer_pb2_grpc.TrainerServiceStub, stop: asyncio.Event) -> RoundReport | None:
-    """Play one round and submit its episodes as they arrive; None if `stop` was set meanwhile."""
+                     trainer: trainer_pb2_grpc.TrainerServiceStub, stop: asyncio.Event, *,
+                     timeout_s: float = 3600.0) -> RoundReport | None:
+    """Play one round and submit its episodes as they arrive; None if `stop` was set meanwhile. Both streams end
+    with DEADLINE_EXCEEDED after `timeout_s` (a hung peer then costs one replayed round, not the run)."""
     started = time.monotonic()
     queue: asyncio.Queue[episode_pb2.Episode | None] = asyncio.Queue()
     statuses: Counter = Counter()
@@ -42,7 +44,7 @@ async def play_round(round_index: int, request: gamemaster_pb2.PlayEpisodesReque
     async def play() -> int:
         count = 0
         try:
-            async for response in gamemaster.PlayEpisodes(request):
+            async for response in gamemaster.PlayEpisodes(request, timeout=timeout_s):
                 status = episode_pb2.EpisodeStatus.Name(response.episode.status)
                 statuses[status.removeprefix("EPISODE_STATUS_").lower()] += 1
                 await queue.put(response.episode)
@@ -53,7 +55,7 @@ async def play_round(round_index: int, request: gamemaster_pb2.PlayEpisodesReque
 
     async def acknowledge() -> Counter:
         acks: Counter = Counter()
-        async for ack in trainer.SubmitEpisodes(requests()):
+        async for ack in trainer.SubmitEpisodes(requests(), timeout=timeout_s):
             acks[trainer_pb2.AckStatus.Name(ack.status).removeprefix("ACK_STATUS_").lower()] += 1
         return acks
 

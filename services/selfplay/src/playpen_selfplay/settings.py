@@ -48,6 +48,8 @@ class SelfPlaySettings(ClientSettings):
     concurrency: int = Field(0, ge=0, description="episodes in flight (0: the game master's limit)")
     state: Path | None = Field(None, description="file keeping the next round's number, for restarts")
     sync_timeout_s: float = Field(1800.0, gt=0, description="sync: longest wait for a step and its reload, s")
+    round_timeout_s: float = Field(3600.0, gt=0, description="deadline of one round's PlayEpisodes and "
+                                                              "SubmitEpisodes calls, seconds")
     patience_s: float = Field(900.0, gt=0, description="how long the trainer, game master or policy may be "
                                                        "unreachable or slow before giving up, seconds")
 

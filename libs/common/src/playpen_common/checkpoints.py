@@ -20,6 +20,8 @@ from playpen_common.errors import FailedPrecondition, InvalidArgument
 from playpen_common.shards import FileEntry, default_workers, resolve, shard_index, verify_files, weight_files
 
 _CHUNK = 8 << 20
+# Linux limits of a path and of one of its components, in bytes
+PATH_MAX, NAME_MAX = 4096, 255
 
 
 def sha256_file(path: Path) -> str:
@@ -36,7 +38,11 @@ def checkpoint_dir(ref: checkpoint_pb2.CheckpointRef) -> Path:
         uri = uri[len("file://"):]
     if not uri or "://" in uri:
         raise InvalidArgument(f"checkpoint {ref.version}: unsupported location {quoted(ref.uri)} (need a local path)")
-    return Path(uri)
+    path = Path(uri)
+    # What the file system would refuse with ENAMETOOLONG, refused as bad input before any file is touched.
+    if len(os.fsencode(uri)) > PATH_MAX or any(len(os.fsencode(part)) > NAME_MAX for part in path.parts):
+        raise InvalidArgument(f"checkpoint {ref.version}: location {quoted(ref.uri)} is longer than a path can be")
+    return path
 
 
 def confine(ref: checkpoint_pb2.CheckpointRef, roots: Sequence[Path], *, on_disk: bool = True) -> None:
@@ -79,8 +85,13 @@ def checkpoint_entries(ref: checkpoint_pb2.CheckpointRef) -> tuple[Path, list[Fi
     if not ref.files:
         raise InvalidArgument(f"checkpoint {ref.version}: the reference lists no files")
     root = checkpoint_dir(ref)
-    if not root.is_dir():
-        raise FailedPrecondition(f"checkpoint {ref.version}: directory {root} does not exist")
+    try:
+        present = root.is_dir()
+    except OSError as error:  # e.g. a component that is not a directory, or no permission
+        raise FailedPrecondition(f"checkpoint {ref.version}: cannot read {quoted(str(root))}: "
+                                 f"{error.strerror}") from None
+    if not present:
+        raise FailedPrecondition(f"checkpoint {ref.version}: directory {quoted(str(root))} does not exist")
     entries = [FileEntry(entry.path, entry.sha256, entry.size_bytes) for entry in ref.files]
     for entry in entries:
         resolve(root, entry, f"checkpoint {ref.version}")

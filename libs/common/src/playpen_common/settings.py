@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from playpen_common.authz import parse_rule
-from playpen_common.tls import ClientTls
+if TYPE_CHECKING:  # grpc is imported only when a service runs, not for --help
+    from playpen_common.tls import ClientTls
 
 
 class CommandSettings(BaseSettings):
@@ -56,6 +56,8 @@ class ClientSettings(CommandSettings):
         """How outgoing channels speak TLS, or None for plaintext."""
         if self.tls_ca_file is None:
             return None
+        from playpen_common.tls import ClientTls
+
         return ClientTls(self.tls_ca_file, self.tls_cert_file, self.tls_key_file, self.tls_server_name)
 
 
@@ -110,8 +112,11 @@ class ServiceSettings(ClientSettings):
     @field_validator("authz")
     @classmethod
     def _rules_parse(cls, value: list[str]) -> list[str]:
-        for text in value:
-            parse_rule(text)
+        if value:
+            from playpen_common.authz import parse_rule
+
+            for text in value:
+                parse_rule(text)
         return value
 
     @model_validator(mode="after")

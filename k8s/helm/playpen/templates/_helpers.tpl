@@ -232,6 +232,9 @@ component's `enabled` can then leave one out.
 {{- if and .Values.trainer.lora .Values.trainer.initFrom -}}
 {{- fail "trainer.initFrom is for full fine-tuning; with trainer.lora, serve the warm-start model as model.path" -}}
 {{- end -}}
+{{- if and (include "playpen.evaluator.enabled" .) .Values.evaluator.pinVersions (not (and .Values.trainer.lora (include "playpen.rollout.enabled" .))) -}}
+{{- fail "evaluator.pinVersions evaluates on the rollout replicas over LoRA adapters: enable trainer.lora and policy.rollout, or disable evaluator.pinVersions" -}}
+{{- end -}}
 {{- if not (has .Values.model.source (list "image" "pvc" "hub")) -}}
 {{- fail (printf "model.source must be image, pvc or hub, not %q" .Values.model.source) -}}
 {{- end -}}
@@ -382,7 +385,7 @@ role's own keys replacing them) and the flag that makes it follow a checkpoint s
 {{- $follow := printf "--follow-trainer=%s" (include "playpen.address" (dict "ctx" . "component" "trainer" "port" .Values.trainer.port)) -}}
 {{- $roles = append $roles (dict "role" "rollout" "component" "policy-rollout" "values" $values "follow" $follow) -}}
 {{- end -}}
-{{- if include "playpen.evaluator.enabled" . -}}
+{{- if and (include "playpen.evaluator.enabled" .) (not .Values.evaluator.pinVersions) -}}
 {{- $values := deepCopy $base -}}
 {{- range $key, $value := .Values.policy.eval }}{{ $_ := set $values $key $value }}{{ end -}}
 {{- /* One pod: LoadWeights through a Service of several would load one replica and evaluate on another. */ -}}

@@ -14,6 +14,13 @@ and its LoRA swap time. The last line printed is one JSON object.
   reply_latency_s (median Generate under the same load: replied_s cannot be shorter than one reply).
   The checkpoints are written in --shards safetensors shards with their index, as save_pretrained does.
 - lora_swap_s: LoadWeights of a LoRA adapter, call to return (verification + adapter load), under load.
+- engine (multi-turn dialogues): the same validation episodes (temperature 0, so the same dialogues) played through
+  the stack by policies started with different engine settings, one after the other in this run:
+  prefix_caching_speedup = tokens/s with vLLM's prefix caching on ÷ off (a dialogue's growing prefix is
+  prefilled once rather than again on every turn), all_cores_speedup = tokens/s with the engine on every core
+  (--cpu-cores) ÷ vLLM's auto binding (on x86 it leaves one core to its scheduler), both with caching on.
+  Also prompt_tokens_per_s (every turn's whole prompt, what the engine would prefill without a cache). On a
+  machine shared with other work these ratios are noisy: compare them, not the absolute rates, and rerun.
 
 Run it with the policy environment's Python (it needs vLLM for the raw baseline).
 """
@@ -35,7 +42,8 @@ GAMEMASTER = REPO / ".venv" / "bin" / "playpen-gamemaster"
 POLICY = REPO / ".venv-policy" / "bin" / "playpen-policy"
 
 
-def stack_phase(model: str, workdir: Path, instances: int, max_tokens: int) -> dict:
+def stack_phase(model: str, workdir: Path, instances: int, max_tokens: int, policy_flags: tuple[str, ...] = (),
+                name: str = "bench-policy", games: tuple[str, ...] = ()) -> dict:
     import grpc
 
     from playpen.common.v1 import chat_pb2
@@ -43,13 +51,14 @@ def stack_phase(model: str, workdir: Path, instances: int, max_tokens: int) -> d
     from playpen.gamemaster.v1 import gamemaster_pb2_grpc
     from playpen_common import launcher
 
-    policy = launcher.start("bench-policy", [str(POLICY), "--model", model], workdir, timeout=600)
+    policy = launcher.start(name, [str(POLICY), "--model", model, *policy_flags], workdir, timeout=600)
     gamemaster = launcher.start("bench-gamemaster", [str(GAMEMASTER), "--policy-timeout-s", "600"], workdir)
     try:
         with grpc.insecure_channel(gamemaster.target) as channel:
             stub = gamemaster_pb2_grpc.GameMasterServiceStub(channel)
             request = gm.PlayEpisodesRequest(
-                split="validation", instances_per_game=instances, seed=11, default_player=gm.PlayerConfig(
+                split="validation", instances_per_game=instances, seed=11, games=list(games),
+                default_player=gm.PlayerConfig(
                     policy=gm.PolicyEndpoint(target=policy.target, name="bench"),
                     sampling=chat_pb2.SamplingParams(temperature=0.0, max_tokens=max_tokens)))
             started = time.perf_counter()
@@ -61,7 +70,32 @@ def stack_phase(model: str, workdir: Path, instances: int, max_tokens: int) -> d
     turns = [t for e in episodes for t in e.turns if t.HasField("generation")]
     calls = [(list(t.generation.prompt_token_ids), len(t.generation.completion_token_ids)) for t in turns]
     tokens = sum(length for _, length in calls)
-    return {"episodes": len(episodes), "calls": calls, "tokens": tokens, "seconds": seconds}
+    return {"episodes": len(episodes), "calls": calls, "tokens": tokens, "seconds": seconds,
+            "prompt_tokens": sum(len(ids) for ids, _ in calls),
+            "turns_per_episode": round(len(calls) / max(len(episodes), 1), 1)}
+
+
+def engine_phase(model: str, workdir: Path, instances: int, max_tokens: int, games: tuple[str, ...]) -> dict:
+    """The same episodes under three engine settings, one policy after the other (see the docstring)."""
+    import os
+
+    every_core = ",".join(str(core) for core in sorted(os.sched_getaffinity(0)))
+    settings = {"no_cache": ("--enable-prefix-caching", "false"), "cache": ("--enable-prefix-caching", "true"),
+                "cache_all_cores": ("--enable-prefix-caching", "true", "--cpu-cores", every_core)}
+    runs = {}
+    for name, flags in settings.items():
+        played = stack_phase(model, workdir, instances, max_tokens, flags, f"bench-engine-{name}", games)
+        runs[name] = {"tokens_per_s": played["tokens"] / played["seconds"],
+                      "prompt_tokens_per_s": played["prompt_tokens"] / played["seconds"],
+                      "seconds": played["seconds"], "calls": len(played["calls"]), "episodes": played["episodes"],
+                      "turns_per_episode": played["turns_per_episode"]}
+        print(f"engine {name}: {played['episodes']} episodes, {len(played['calls'])} turns, {played['tokens']} "
+              f"tokens, {played['prompt_tokens']} prompt tokens in {played['seconds']:.1f} s", flush=True)
+    return {"prefix_caching_speedup": round(runs["cache"]["tokens_per_s"] / runs["no_cache"]["tokens_per_s"], 3),
+            "all_cores_speedup": round(runs["cache_all_cores"]["tokens_per_s"] / runs["cache"]["tokens_per_s"], 3),
+            "engine_runs": {name: {k: round(v, 2) if isinstance(v, float) else v for k, v in run.items()}
+                            for name, run in runs.items()},
+            "cores": every_core}
 
 
 def raw_phase(model: str, calls: list[tuple[list[int], int]]) -> dict:
@@ -300,7 +334,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients during swaps")
     parser.add_argument("--shards", type=int, default=4, help="safetensors shards of each reloaded checkpoint")
     parser.add_argument("--phases", default="stack,reload,lora",
-                        help="comma-separated subset of stack (with its raw vLLM baseline), reload, lora")
+                        help="comma-separated subset of stack (with its raw vLLM baseline), reload, lora, engine "
+                             "(prefix caching on/off, auto vs every core, on multi-turn dialogues)")
+    parser.add_argument("--games", default="", help="engine phase: comma-separated games (default: every game)")
     args = parser.parse_args(argv)
     phases = set(args.phases.split(","))
     workdir = Path(tempfile.mkdtemp(prefix="bench-policy-"))
@@ -324,6 +360,9 @@ def main(argv: list[str] | None = None) -> int:
         result.update(reload_s=round(statistics.median(reload["reload_s"]), 3),
                       reload_s_max=round(max(reload["reload_s"]), 3), reload_shards=args.shards,
                       reload_phases=reload["phases"])
+    if "engine" in phases:
+        games = tuple(g for g in args.games.split(",") if g)
+        result.update(engine_phase(args.model, workdir, args.instances, args.max_tokens, games))
     if "lora" in phases:
         lora = asyncio.run(lora_phase(args.model, workdir, args.reloads, args.clients))
         print(f"LoRA swaps under load: {[round(s, 3) for s in lora['lora_swap_s']]} s", flush=True)

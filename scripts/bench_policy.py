@@ -14,8 +14,9 @@ and its LoRA swap time. The last line printed is one JSON object.
   reply_latency_s (median Generate under the same load: replied_s cannot be shorter than one reply).
   The checkpoints are written in --shards safetensors shards with their index, as save_pretrained does.
 - lora_swap_s: LoadWeights of a LoRA adapter, call to return (verification + adapter load), under load.
-- engine (multi-turn dialogues): the same validation episodes (temperature 0, so the same dialogues) played through
-  the stack by policies started with different engine settings, one after the other in this run:
+- engine (multi-turn dialogues): the same dialogues (concurrent, several turns each over a long shared instruction,
+  every turn's prompt the whole dialogue so far, temperature 0) sent to policies started with different engine
+  settings, one after the other and interleaved --repeats times in this run (medians):
   prefix_caching_speedup = tokens/s with vLLM's prefix caching on ÷ off (a dialogue's growing prefix is
   prefilled once rather than again on every turn), all_cores_speedup = tokens/s with the engine on every core
   (--cpu-cores) ÷ vLLM's auto binding (on x86 it leaves one core to its scheduler), both with caching on.
@@ -42,8 +43,7 @@ GAMEMASTER = REPO / ".venv" / "bin" / "playpen-gamemaster"
 POLICY = REPO / ".venv-policy" / "bin" / "playpen-policy"
 
 
-def stack_phase(model: str, workdir: Path, instances: int, max_tokens: int, policy_flags: tuple[str, ...] = (),
-                name: str = "bench-policy", games: tuple[str, ...] = ()) -> dict:
+def stack_phase(model: str, workdir: Path, instances: int, max_tokens: int) -> dict:
     import grpc
 
     from playpen.common.v1 import chat_pb2
@@ -51,14 +51,13 @@ def stack_phase(model: str, workdir: Path, instances: int, max_tokens: int, poli
     from playpen.gamemaster.v1 import gamemaster_pb2_grpc
     from playpen_common import launcher
 
-    policy = launcher.start(name, [str(POLICY), "--model", model, *policy_flags], workdir, timeout=600)
+    policy = launcher.start("bench-policy", [str(POLICY), "--model", model], workdir, timeout=600)
     gamemaster = launcher.start("bench-gamemaster", [str(GAMEMASTER), "--policy-timeout-s", "600"], workdir)
     try:
         with grpc.insecure_channel(gamemaster.target) as channel:
             stub = gamemaster_pb2_grpc.GameMasterServiceStub(channel)
             request = gm.PlayEpisodesRequest(
-                split="validation", instances_per_game=instances, seed=11, games=list(games),
-                default_player=gm.PlayerConfig(
+                split="validation", instances_per_game=instances, seed=11, default_player=gm.PlayerConfig(
                     policy=gm.PolicyEndpoint(target=policy.target, name="bench"),
                     sampling=chat_pb2.SamplingParams(temperature=0.0, max_tokens=max_tokens)))
             started = time.perf_counter()
@@ -70,31 +69,76 @@ def stack_phase(model: str, workdir: Path, instances: int, max_tokens: int, poli
     turns = [t for e in episodes for t in e.turns if t.HasField("generation")]
     calls = [(list(t.generation.prompt_token_ids), len(t.generation.completion_token_ids)) for t in turns]
     tokens = sum(length for _, length in calls)
-    return {"episodes": len(episodes), "calls": calls, "tokens": tokens, "seconds": seconds,
-            "prompt_tokens": sum(len(ids) for ids, _ in calls),
-            "turns_per_episode": round(len(calls) / max(len(episodes), 1), 1)}
+    return {"episodes": len(episodes), "calls": calls, "tokens": tokens, "seconds": seconds}
 
 
-def engine_phase(model: str, workdir: Path, instances: int, max_tokens: int, games: tuple[str, ...]) -> dict:
-    """The same episodes under three engine settings, one policy after the other (see the docstring)."""
+SYSTEM_PROMPT = " ".join(
+    f"Rule {i}: describe the hidden word without using it, any of its parts, or the listed related words; answer "
+    f"in one line that starts with CLUE: and keep every clue shorter than twenty words." for i in range(1, 25))
+
+
+async def dialogues(target: str, count: int, turns: int, max_tokens: int) -> dict:
+    """`count` concurrent dialogues of `turns` turns each over a long shared instruction, every turn's prompt the
+    whole dialogue so far (as a game master sends it): what prefix caching saves is the re-prefill of it."""
+    import grpc
+
+    from playpen.common.v1 import chat_pb2
+    from playpen.policy.v1 import policy_pb2, policy_pb2_grpc
+
+    totals = {"tokens": 0, "prompt_tokens": 0, "calls": 0}
+
+    async def dialogue(stub, index: int) -> None:
+        messages = [chat_pb2.ChatMessage(role="system", content=SYSTEM_PROMPT),
+                    chat_pb2.ChatMessage(role="user", content=f"Dialogue {index}. The hidden word is number {index}.")]
+        for turn in range(turns):
+            reply = await stub.Generate(policy_pb2.GenerateRequest(
+                messages=messages, sampling=chat_pb2.SamplingParams(temperature=0.0, max_tokens=max_tokens)),
+                timeout=900)
+            totals["tokens"] += len(reply.completion_token_ids)
+            totals["prompt_tokens"] += len(reply.prompt_token_ids)
+            totals["calls"] += 1
+            messages += [chat_pb2.ChatMessage(role="assistant", content=reply.text),
+                         chat_pb2.ChatMessage(role="user", content=f"Guess {turn + 1} was wrong. Another clue.")]
+
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = policy_pb2_grpc.PolicyServiceStub(channel)
+        await dialogue(stub, -1)  # warm-up outside the timing (kernels, the shared instruction's first prefill)
+        started = time.perf_counter()
+        await asyncio.gather(*(dialogue(stub, i) for i in range(count)))
+        return {**totals, "seconds": time.perf_counter() - started}
+
+
+def engine_phase(model: str, workdir: Path, count: int, turns: int, max_tokens: int, repeats: int) -> dict:
+    """The same dialogues under three engine settings, interleaved `repeats` times (see the docstring); the
+    ratios are of the medians."""
     import os
+
+    from playpen_common import launcher
 
     every_core = ",".join(str(core) for core in sorted(os.sched_getaffinity(0)))
     settings = {"no_cache": ("--enable-prefix-caching", "false"), "cache": ("--enable-prefix-caching", "true"),
                 "cache_all_cores": ("--enable-prefix-caching", "true", "--cpu-cores", every_core)}
-    runs = {}
-    for name, flags in settings.items():
-        played = stack_phase(model, workdir, instances, max_tokens, flags, f"bench-engine-{name}", games)
-        runs[name] = {"tokens_per_s": played["tokens"] / played["seconds"],
-                      "prompt_tokens_per_s": played["prompt_tokens"] / played["seconds"],
-                      "seconds": played["seconds"], "calls": len(played["calls"]), "episodes": played["episodes"],
-                      "turns_per_episode": played["turns_per_episode"]}
-        print(f"engine {name}: {played['episodes']} episodes, {len(played['calls'])} turns, {played['tokens']} "
-              f"tokens, {played['prompt_tokens']} prompt tokens in {played['seconds']:.1f} s", flush=True)
-    return {"prefix_caching_speedup": round(runs["cache"]["tokens_per_s"] / runs["no_cache"]["tokens_per_s"], 3),
-            "all_cores_speedup": round(runs["cache_all_cores"]["tokens_per_s"] / runs["cache"]["tokens_per_s"], 3),
-            "engine_runs": {name: {k: round(v, 2) if isinstance(v, float) else v for k, v in run.items()}
-                            for name, run in runs.items()},
+    rates: dict[str, list[float]] = {name: [] for name in settings}
+    prompt_rates: dict[str, list[float]] = {name: [] for name in settings}
+    for repeat in range(repeats):
+        for name, flags in settings.items():
+            policy = launcher.start(f"bench-engine-{name}-{repeat}", [str(POLICY), "--model", model, *flags], workdir,
+                                    timeout=600)
+            try:
+                played = asyncio.run(dialogues(policy.target, count, turns, max_tokens))
+            finally:
+                policy.stop()
+            rates[name].append(played["tokens"] / played["seconds"])
+            prompt_rates[name].append(played["prompt_tokens"] / played["seconds"])
+            print(f"engine {name} #{repeat + 1}: {played['calls']} turns, {played['tokens']} tokens, "
+                  f"{played['prompt_tokens']} prompt tokens in {played['seconds']:.1f} s", flush=True)
+    median = {name: statistics.median(values) for name, values in rates.items()}
+    return {"prefix_caching_speedup": round(median["cache"] / median["no_cache"], 3),
+            "all_cores_speedup": round(median["cache_all_cores"] / median["cache"], 3),
+            "engine_tokens_per_s": {name: [round(v, 1) for v in values] for name, values in rates.items()},
+            "engine_prompt_tokens_per_s": {name: [round(v, 1) for v in values]
+                                           for name, values in prompt_rates.items()},
+            "engine_dialogues": {"count": count, "turns": turns, "max_tokens": max_tokens, "repeats": repeats},
             "cores": every_core}
 
 
@@ -336,7 +380,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--phases", default="stack,reload,lora",
                         help="comma-separated subset of stack (with its raw vLLM baseline), reload, lora, engine "
                              "(prefix caching on/off, auto vs every core, on multi-turn dialogues)")
-    parser.add_argument("--games", default="", help="engine phase: comma-separated games (default: every game)")
+    parser.add_argument("--dialogues", type=int, default=8, help="engine phase: concurrent dialogues")
+    parser.add_argument("--turns", type=int, default=6, help="engine phase: turns per dialogue")
+    parser.add_argument("--repeats", type=int, default=2, help="engine phase: rounds over the three settings")
     args = parser.parse_args(argv)
     phases = set(args.phases.split(","))
     workdir = Path(tempfile.mkdtemp(prefix="bench-policy-"))
@@ -361,8 +407,7 @@ def main(argv: list[str] | None = None) -> int:
                       reload_s_max=round(max(reload["reload_s"]), 3), reload_shards=args.shards,
                       reload_phases=reload["phases"])
     if "engine" in phases:
-        games = tuple(g for g in args.games.split(",") if g)
-        result.update(engine_phase(args.model, workdir, args.instances, args.max_tokens, games))
+        result.update(engine_phase(args.model, workdir, args.dialogues, args.turns, args.max_tokens, args.repeats))
     if "lora" in phases:
         lora = asyncio.run(lora_phase(args.model, workdir, args.reloads, args.clients))
         print(f"LoRA swaps under load: {[round(s, 3) for s in lora['lora_swap_s']]} s", flush=True)

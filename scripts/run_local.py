@@ -27,8 +27,9 @@ Other recipes (`--recipe`), each in its own run folder (runs/<recipe>), so that 
   pairs of the same instance and role, from the warm start), then 5.
 Every report writes recipe.json, and shows the other recipes' runs found beside its run folder side by side.
 
-Cores: each phase's engine gets the cores that phase does not need otherwise: all of them when it evaluates or
-samples alone; during GRPO all but the trainer's (--trainer-threads). No engine runs during SFT and DPO.
+Cores: each phase's engine gets the cores that phase does not need otherwise: all but one (for vLLM's scheduler,
+the game master and the evaluator) when it evaluates or samples alone; during GRPO also not the trainer's
+(--trainer-threads); at least one. No engine runs during SFT and DPO, which get every core.
 
 Ctrl-C stops every process this script started; what was acknowledged is kept, and running the same command
 again resumes the run where it stopped (finished phases are not repeated). `--fresh` starts over.
@@ -134,7 +135,7 @@ class RunSettings(CommandSettings):
     lora: CliImplicitFlag[bool] = Field(
         True, description="GRPO trains a LoRA adapter over the merged warm start (full SFT), and one engine serves "
                           "rollouts and evaluations; --no-lora: all weights, the evaluator gets its own engine")
-    dpo_instances: int = Field(8, ge=1, description="dpo: training instances per game the warm start plays, "
+    dpo_instances: int = Field(4, ge=1, description="dpo: training instances per game the warm start plays, "
                                                     "--group-size episodes each, for preference pairs")
     dpo_steps: int = Field(24, ge=1, description="dpo: optimiser steps")
     dpo_lr: float = Field(2e-6, gt=0, description="dpo: learning rate")
@@ -252,13 +253,15 @@ class Services:
             self.stop(name)
 
 
-def engine_cores(leave: int = 0, *, only: int | None = None) -> str:
-    """The cores a vLLM engine computes on, as --cpu-cores: every core this process may use but the first `leave`
-    (left to the trainer; at least one core stays the engine's), or just the `only`-th of them."""
+def engine_cores(busy: int = 0, *, only: int | None = None) -> str:
+    """The cores a vLLM engine computes on, as --cpu-cores: every core this process may use but one for the
+    engine's scheduler and frontend, the game master and the evaluator, and `busy` more (the trainer's); at least
+    one. Or just the `only`-th core. bench-policy's engine phase measured, on this project's shared 2-core machine,
+    the engine computing on both cores at 0.92x (0.80x, 1.07x) the speed of one: the others need that core."""
     cores = sorted(os.sched_getaffinity(0))
     if only is not None:
         return str(cores[only % len(cores)])
-    return ",".join(str(core) for core in (cores[leave:] or cores[-1:]))
+    return ",".join(str(core) for core in (cores[1 + busy:] or cores[-1:]))
 
 
 class ClosedLoop:
@@ -301,9 +304,11 @@ class ClosedLoop:
         return self.config["recipe"] == "grpo" and self.config["lora"]
 
     def policy_command(self, *extra: str, model: str | Path | None = None, cores: str = "",
-                       adapters_from: Path | None = None) -> tuple[list[str], dict[str, str], float]:
+                       adapters_from: Path | None = None, kv_cache_gib: int = 2,
+                       ) -> tuple[list[str], dict[str, str], float]:
         """A policy serving `model` (default: the untrained model) on `cores`; with `adapters_from`, LoRA adapters
-        over it, and versions pinned by a request found in that checkpoint folder."""
+        over it, and versions pinned by a request found in that checkpoint folder. Its KV cache holds the prefixes
+        of the dialogues in flight for reuse on their next turn (2 GiB: ~45k tokens of SmolLM2-135M in fp32)."""
         if adapters_from is not None:
             extra = (*extra, "--enable-lora", "true", "--max-adapters", str(ADAPTERS_HELD),
                      "--checkpoint-roots", str(adapters_from))
@@ -314,7 +319,7 @@ class ClosedLoop:
         if cores:
             command += ["--cpu-cores", cores]
         # The engine's worker sets its own thread count from its cores; this process needs no more than one.
-        return command, {"VLLM_CPU_KVCACHE_SPACE": "1", "OMP_NUM_THREADS": "1"}, 600
+        return command, {"VLLM_CPU_KVCACHE_SPACE": str(kv_cache_gib), "OMP_NUM_THREADS": "1"}, 600
 
     def start_policy(self, name: str, *extra: str, **options) -> launcher.Service:
         command, env, timeout = self.policy_command(*extra, **options)
@@ -563,9 +568,9 @@ class ClosedLoop:
         else:
             # Full weights: one version per engine, so the evaluator loads each version into its own engine.
             rollout = self.start_policy("rollout-policy", "--follow-trainer", trainer.target,
-                                        cores=engine_cores(only=0))
-            evaluator = self.start_evaluator(self.start_policy("eval-policy", cores=engine_cores(only=-1)),
-                                             follow=trainer.target)
+                                        cores=engine_cores(only=0), kv_cache_gib=1)
+            evaluator = self.start_evaluator(self.start_policy("eval-policy", cores=engine_cores(only=-1),
+                                                               kv_cache_gib=1), follow=trainer.target)
         elapsed_before = self.state.data.get("grpo_seconds", 0.0)
         budget = max(0.0, config["minutes"] * 60 - elapsed_before)
         selfplay = [str(TOOLS / "playpen-selfplay"), "--gamemaster", self.gamemaster.target,

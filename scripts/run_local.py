@@ -672,12 +672,34 @@ class ClosedLoop:
                 return committed[-1], "dpo"
         return self.warm_ref, "warm-start"
 
+    def evaluated_labels(self) -> set[str]:
+        """Labels of the results stored so far (read while no evaluator runs)."""
+        from playpen_evaluator.store import ResultStore
+
+        path = self.paths.evaluator / "evaluator.db"
+        if not path.is_file():
+            return set()
+        store = ResultStore(path)
+        try:
+            return {r.label for r in store.results([], self.config["eval_split"], include_episodes=False)}
+        finally:
+            store.close()
+
     def phase_final_evaluation(self) -> None:
         latest, label = self.final_version()
         if latest is None:
             print("== final evaluation: no checkpoint was committed")
             self.state.finish("final-evaluation")
             return
+        warm = self.warm_ref
+        if label == "grpo" and warm is not None and "warm-start" not in self.evaluated_labels():
+            # GRPO ended before the evaluator (sharing the engine with the rollouts) got through the warm start:
+            # it is what "GRPO alone" is measured from, so it is evaluated now, from its own full weights.
+            print(f"== final evaluation: the warm start (version {warm.version}) first")
+            self.evaluate(self.start_evaluator(self.start_policy("eval-policy", cores=engine_cores())), warm,
+                          "warm-start")
+            self.services.stop("evaluator")
+            self.services.stop("eval-policy")
         print(f"== final evaluation: version {latest.version} ({label})")
         if latest.kind == checkpoint_pb2.CHECKPOINT_KIND_LORA:
             policy = self.start_policy("eval-policy", model=self.adapter_base, cores=engine_cores(),

@@ -161,6 +161,7 @@ def test_an_adapter_is_evaluated_pinned_over_its_base_with_the_cores_left(run_lo
     started = Started()
     monkeypatch.setattr(closed.services, "start", started)
     monkeypatch.setattr(closed, "_resolve_games", lambda: None)
+    monkeypatch.setattr(closed, "evaluated_labels", lambda: {"baseline", "warm-start"})
     closed.config.update(games=["taboo"], unseen_games=[])
     evaluated = []
     monkeypatch.setattr(closed, "evaluate", lambda evaluator, ref, label: evaluated.append((ref.version, label)))
@@ -171,3 +172,19 @@ def test_an_adapter_is_evaluated_pinned_over_its_base_with_the_cores_left(run_lo
     cores = sorted(os.sched_getaffinity(0))
     assert flag(policy, "--cpu-cores") == ",".join(map(str, cores[1:] or cores[-1:]))
     assert flag(evaluator, "--pin-versions") == "true"
+
+
+def test_a_warm_start_grpo_never_got_to_evaluate_is_evaluated_first(run_local, tmp_path, monkeypatch) -> None:
+    closed = loop(run_local, tmp_path)
+    committed(closed.paths.warm_start, 1)
+    committed(closed.paths.trainer / "checkpoints", 3, checkpoint_pb2.CHECKPOINT_KIND_LORA, step=2)
+    started = Started()
+    monkeypatch.setattr(closed.services, "start", started)
+    monkeypatch.setattr(closed, "_resolve_games", lambda: None)
+    closed.config.update(games=["taboo"], unseen_games=[])
+    evaluated = []
+    monkeypatch.setattr(closed, "evaluate", lambda evaluator, ref, label: evaluated.append((ref.version, label)))
+    closed.phase_final_evaluation()  # no result stored yet
+    assert evaluated == [(1, "warm-start"), (3, "grpo")]
+    first_policy = started.command("eval-policy")  # the warm start's full weights, loaded into the base model
+    assert flag(first_policy, "--model") == str(tmp_path / "model") and "--enable-lora" not in first_policy

@@ -106,3 +106,14 @@ def test_this_runs_own_result_wins_and_other_instances_are_flagged() -> None:
     assert any(line.startswith("| grpo | default |") for line in lines)
     assert lines[-1].startswith("Not comparable row by row: sft (sft)")
     assert json.dumps([line for line in lines if "nan" in line.lower()]) == "[]"
+
+
+def test_the_latest_is_the_newest_version_even_when_the_warm_start_counts_more_steps(tmp_path: Path) -> None:
+    # The warm start (v1) carries its SFT step count (24), above GRPO's steps (3) after it.
+    evals = (episodes(0, "taboo", "seen", 0, 0) + episodes(1, "taboo", "seen", 10, 0, label="warm-start")
+             + episodes(4, "taboo", "seen", 20, 5, label="grpo"))
+    points = [EvalPoint(0, 0, "baseline", True), EvalPoint(4, 3, "grpo", True), EvalPoint(1, 24, "warm-start", True)]
+    verdict = write_report(tmp_path, evals=evals, points=points, steps=[], transcripts=[], config={},
+                           baseline_version=0, resamples=100, stage_version=1, stage_name="GRPO")
+    assert verdict.latest_version == 4
+    assert json.loads((tmp_path / "verdict.json").read_text())["since_stage"]["from_version"] == 1

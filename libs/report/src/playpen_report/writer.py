@@ -46,7 +46,9 @@ def write_report(directory: str | Path, *, evals: Sequence[EvalEpisode], points:
     are put beside it in the report (recipes.py)."""
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
-    points = sorted(points, key=lambda p: p.step)
+    # Versions are committed in training order; steps are not comparable across stages (an SFT warm start
+    # committed as v1 carries its own SFT step count, above the first GRPO steps after it).
+    points = sorted(points, key=lambda p: (p.version, p.step))
     by_version: dict[int, list[EvalEpisode]] = defaultdict(list)
     for episode in evals:
         by_version[episode.version].append(episode)

@@ -561,7 +561,7 @@ Who calls whom, as JSON {"paths": [{"from", "to", "port"}]} (port 0: every port)
 templates give each component, and the policies the game master is allowed to dial.
   game master     -> every policy role (the players of PlayEpisodes requests)
   self-play       -> game master, trainer (SubmitEpisodes), rollout policy (its status)
-  evaluator       -> game master, eval policy, trainer (follows its checkpoints)
+  evaluator       -> game master, eval policy (rollout policy with evaluator.pinVersions), trainer (its checkpoints)
   serving policy  -> evaluator (follows its promotions); rollout policy -> trainer (follows its checkpoints)
   trainer pods    -> each other, every port (torch.distributed rendezvous and NCCL/gloo), nodes > 1 only
   helm test pod   -> game master
@@ -578,7 +578,9 @@ templates give each component, and the policies the game master is allowed to di
 {{- if include "playpen.evaluator.enabled" . -}}
 {{- $paths = append $paths (dict "from" "policy" "to" "evaluator" "port" (.Values.evaluator.port | int)) -}}
 {{- $paths = append $paths (dict "from" "evaluator" "to" "gamemaster" "port" $gm) -}}
-{{- $paths = append $paths (dict "from" "evaluator" "to" "policy-eval" "port" (get $ports "policy-eval")) -}}
+{{- /* evaluator.pinVersions: it evaluates on the rollout replicas (pinned Generate calls), there is no eval policy. */ -}}
+{{- $evalPolicy := .Values.evaluator.pinVersions | ternary "policy-rollout" "policy-eval" -}}
+{{- $paths = append $paths (dict "from" "evaluator" "to" $evalPolicy "port" (get $ports $evalPolicy)) -}}
 {{- if include "playpen.trainer.enabled" . -}}
 {{- $paths = append $paths (dict "from" "evaluator" "to" "trainer" "port" $trainer) -}}
 {{- end -}}

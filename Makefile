@@ -31,7 +31,8 @@ TRAINER_STAMP := $(TRAINER_VENV)/.installed
 
 help:
 	@echo "make run        install (first time), then train SmolLM2 by self-play on this machine and report"
-	@echo "                (resumes runs/default; RUN_ARGS=\"--fresh\" starts over, \"--help\" lists the knobs)"
+	@echo "                (resumes runs/default; RUN_ARGS=\"--fresh\" starts over, \"--help\" lists the knobs;"
+	@echo "                \"--recipe sft\" or \"--recipe dpo\" runs another recipe in runs/sft or runs/dpo)"
 	@echo "make test       install (first time) and run the default test suite"
 	@echo "make test-slow  the tests marked slow (longer real-model runs)"
 	@echo "make bench-policy  policy benchmark: stack vs raw vLLM throughput, reload and LoRA swap times"

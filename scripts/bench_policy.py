@@ -14,6 +14,14 @@ and its LoRA swap time. The last line printed is one JSON object.
   reply_latency_s (median Generate under the same load: replied_s cannot be shorter than one reply).
   The checkpoints are written in --shards safetensors shards with their index, as save_pretrained does.
 - lora_swap_s: LoadWeights of a LoRA adapter, call to return (verification + adapter load), under load.
+- engine (multi-turn dialogues): the same dialogues (concurrent, several turns each over a long shared instruction,
+  every turn's prompt the whole dialogue so far, temperature 0) sent to policies started with different engine
+  settings, one after the other and interleaved --repeats times in this run (medians):
+  prefix_caching_speedup = tokens/s with vLLM's prefix caching on ÷ off (a dialogue's growing prefix is
+  prefilled once rather than again on every turn), all_cores_speedup = tokens/s with the engine on every core
+  (--cpu-cores) ÷ vLLM's auto binding (on x86 it leaves one core to its scheduler), both with caching on.
+  Also prompt_tokens_per_s (every turn's whole prompt, what the engine would prefill without a cache). On a
+  machine shared with other work these ratios are noisy: compare them, not the absolute rates, and rerun.
 
 Run it with the policy environment's Python (it needs vLLM for the raw baseline).
 """
@@ -62,6 +70,76 @@ def stack_phase(model: str, workdir: Path, instances: int, max_tokens: int) -> d
     calls = [(list(t.generation.prompt_token_ids), len(t.generation.completion_token_ids)) for t in turns]
     tokens = sum(length for _, length in calls)
     return {"episodes": len(episodes), "calls": calls, "tokens": tokens, "seconds": seconds}
+
+
+SYSTEM_PROMPT = " ".join(
+    f"Rule {i}: describe the hidden word without using it, any of its parts, or the listed related words; answer "
+    f"in one line that starts with CLUE: and keep every clue shorter than twenty words." for i in range(1, 25))
+
+
+async def dialogues(target: str, count: int, turns: int, max_tokens: int) -> dict:
+    """`count` concurrent dialogues of `turns` turns each over a long shared instruction, every turn's prompt the
+    whole dialogue so far (as a game master sends it): what prefix caching saves is the re-prefill of it."""
+    import grpc
+
+    from playpen.common.v1 import chat_pb2
+    from playpen.policy.v1 import policy_pb2, policy_pb2_grpc
+
+    totals = {"tokens": 0, "prompt_tokens": 0, "calls": 0}
+
+    async def dialogue(stub, index: int) -> None:
+        messages = [chat_pb2.ChatMessage(role="system", content=SYSTEM_PROMPT),
+                    chat_pb2.ChatMessage(role="user", content=f"Dialogue {index}. The hidden word is number {index}.")]
+        for turn in range(turns):
+            reply = await stub.Generate(policy_pb2.GenerateRequest(
+                messages=messages, sampling=chat_pb2.SamplingParams(temperature=0.0, max_tokens=max_tokens)),
+                timeout=900)
+            totals["tokens"] += len(reply.completion_token_ids)
+            totals["prompt_tokens"] += len(reply.prompt_token_ids)
+            totals["calls"] += 1
+            messages += [chat_pb2.ChatMessage(role="assistant", content=reply.text),
+                         chat_pb2.ChatMessage(role="user", content=f"Guess {turn + 1} was wrong. Another clue.")]
+
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = policy_pb2_grpc.PolicyServiceStub(channel)
+        await dialogue(stub, -1)  # warm-up outside the timing (kernels, the shared instruction's first prefill)
+        started = time.perf_counter()
+        await asyncio.gather(*(dialogue(stub, i) for i in range(count)))
+        return {**totals, "seconds": time.perf_counter() - started}
+
+
+def engine_phase(model: str, workdir: Path, count: int, turns: int, max_tokens: int, repeats: int) -> dict:
+    """The same dialogues under three engine settings, interleaved `repeats` times (see the docstring); the
+    ratios are of the medians."""
+    import os
+
+    from playpen_common import launcher
+
+    every_core = ",".join(str(core) for core in sorted(os.sched_getaffinity(0)))
+    settings = {"no_cache": ("--enable-prefix-caching", "false"), "cache": ("--enable-prefix-caching", "true"),
+                "cache_all_cores": ("--enable-prefix-caching", "true", "--cpu-cores", every_core)}
+    rates: dict[str, list[float]] = {name: [] for name in settings}
+    prompt_rates: dict[str, list[float]] = {name: [] for name in settings}
+    for repeat in range(repeats):
+        for name, flags in settings.items():
+            policy = launcher.start(f"bench-engine-{name}-{repeat}", [str(POLICY), "--model", model, *flags], workdir,
+                                    timeout=600)
+            try:
+                played = asyncio.run(dialogues(policy.target, count, turns, max_tokens))
+            finally:
+                policy.stop()
+            rates[name].append(played["tokens"] / played["seconds"])
+            prompt_rates[name].append(played["prompt_tokens"] / played["seconds"])
+            print(f"engine {name} #{repeat + 1}: {played['calls']} turns, {played['tokens']} tokens, "
+                  f"{played['prompt_tokens']} prompt tokens in {played['seconds']:.1f} s", flush=True)
+    median = {name: statistics.median(values) for name, values in rates.items()}
+    return {"prefix_caching_speedup": round(median["cache"] / median["no_cache"], 3),
+            "all_cores_speedup": round(median["cache_all_cores"] / median["cache"], 3),
+            "engine_tokens_per_s": {name: [round(v, 1) for v in values] for name, values in rates.items()},
+            "engine_prompt_tokens_per_s": {name: [round(v, 1) for v in values]
+                                           for name, values in prompt_rates.items()},
+            "engine_dialogues": {"count": count, "turns": turns, "max_tokens": max_tokens, "repeats": repeats},
+            "cores": every_core}
 
 
 def raw_phase(model: str, calls: list[tuple[list[int], int]]) -> dict:
@@ -300,7 +378,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients during swaps")
     parser.add_argument("--shards", type=int, default=4, help="safetensors shards of each reloaded checkpoint")
     parser.add_argument("--phases", default="stack,reload,lora",
-                        help="comma-separated subset of stack (with its raw vLLM baseline), reload, lora")
+                        help="comma-separated subset of stack (with its raw vLLM baseline), reload, lora, engine "
+                             "(prefix caching on/off, auto vs every core, on multi-turn dialogues)")
+    parser.add_argument("--dialogues", type=int, default=8, help="engine phase: concurrent dialogues")
+    parser.add_argument("--turns", type=int, default=6, help="engine phase: turns per dialogue")
+    parser.add_argument("--repeats", type=int, default=2, help="engine phase: rounds over the three settings")
     args = parser.parse_args(argv)
     phases = set(args.phases.split(","))
     workdir = Path(tempfile.mkdtemp(prefix="bench-policy-"))
@@ -324,6 +406,8 @@ def main(argv: list[str] | None = None) -> int:
         result.update(reload_s=round(statistics.median(reload["reload_s"]), 3),
                       reload_s_max=round(max(reload["reload_s"]), 3), reload_shards=args.shards,
                       reload_phases=reload["phases"])
+    if "engine" in phases:
+        result.update(engine_phase(args.model, workdir, args.dialogues, args.turns, args.max_tokens, args.repeats))
     if "lora" in phases:
         lora = asyncio.run(lora_phase(args.model, workdir, args.reloads, args.clients))
         print(f"LoRA swaps under load: {[round(s, 3) for s in lora['lora_swap_s']]} s", flush=True)

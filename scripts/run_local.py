@@ -1,19 +1,35 @@
 """`make run`: the embedded default. Trains SmolLM2-135M-Instruct by self-play on this machine and reports
 whether it learned.
 
-Every service runs as a local process on free ports (logs in <run-dir>/logs/):
+Every service runs as a local process on free ports (logs in <run-dir>/logs/). The phases of the default recipe,
+grpo:
 
-1. **baseline** — the evaluator scores the untrained model (version 0) on held-out instances at temperature 0,
-   through its own policy process (never the rollout policy).
+1. **baseline** — the evaluator scores the untrained model (version 0) on held-out instances at temperature 0.
 2. **demonstrations** — the game master's programmatic experts play training instances of every game.
 3. **warm start** — SFT on the successful expert episodes (`playpen-trainer sft`), so the model learns the
    reply formats; the untrained model aborts every episode and GRPO alone would see no reward differences.
 4. **GRPO** — the trainer starts from the warm start (committed as version 1); a rollout policy follows the
    trainer; `playpen-selfplay` streams groups of self-play (teacher-play where configured) episodes to it,
-   asynchronously by default; the evaluator follows the checkpoints and gates promotion.
+   asynchronously by default; the evaluator follows the checkpoints and gates promotion. With LoRA (the
+   default) the merged warm start is the base and GRPO trains an adapter over it (version 1 is the untrained
+   adapter, i.e. the warm start): ONE vLLM engine serves the rollouts and, pinning the version it evaluates on
+   every request, the evaluations. With --no-lora the trainer updates all weights and, as one engine serves one
+   full version, the evaluator has its own engine.
 5. **final evaluation and report** — the newest checkpoint is evaluated, and <run-dir>/report/ gets the
    clemscore table (baseline vs latest vs best; seen vs unseen), learning curves, sample transcripts, the
    configuration and the verdict with bootstrap confidence intervals.
+
+Other recipes (`--recipe`), each in its own run folder (runs/<recipe>), so that they can be compared:
+- **sft**: phases 1–3 and 5: the warm start is the final model (raise --sft-steps to give SFT more of the
+  budget). It is what grpo and dpo start from, evaluated on its own.
+- **dpo**: phases 1–3, then **preferences** (the warm start plays groups of training episodes at the self-play
+  temperature; the evaluator evaluates it meanwhile) and **dpo** (`playpen-trainer dpo` on success-vs-failure
+  pairs of the same instance and role, from the warm start), then 5.
+Every report writes recipe.json, and shows the other recipes' runs found beside its run folder side by side.
+
+Cores: each phase's engine gets the cores that phase does not need otherwise: all but one (for vLLM's scheduler,
+the game master and the evaluator) when it evaluates or samples alone; during GRPO also not the trainer's
+(--trainer-threads); at least one. No engine runs during SFT and DPO, which get every core.
 
 Ctrl-C stops every process this script started; what was acknowledged is kept, and running the same command
 again resumes the run where it stopped (finished phases are not repeated). `--fresh` starts over.
@@ -36,17 +52,17 @@ from typing import Literal
 
 import grpc
 from google.protobuf.json_format import MessageToDict
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import CliImplicitFlag, SettingsConfigDict
 from tqdm import tqdm
 
-from playpen.common.v1 import checkpoint_pb2, episode_pb2
+from playpen.common.v1 import chat_pb2, checkpoint_pb2, episode_pb2
 from playpen.evaluator.v1 import evaluator_pb2, evaluator_pb2_grpc
 from playpen.gamemaster.v1 import gamemaster_pb2 as gm
 from playpen.gamemaster.v1 import gamemaster_pb2_grpc
 from playpen.trainer.v1 import trainer_pb2, trainer_pb2_grpc
 from playpen_common import launcher
-from playpen_common.checkpoints import committed_checkpoints, version_dir
+from playpen_common.checkpoints import MANIFEST, committed_checkpoints, read_manifest, version_dir
 from playpen_common.defaults import default_model_dir
 from playpen_common.settings import CommandSettings, parse_command_line, parse_role_assignment
 
@@ -54,12 +70,21 @@ REPO = Path(__file__).resolve().parents[1]
 TOOLS = REPO / ".venv" / "bin"
 POLICY_BIN = REPO / ".venv-policy" / "bin"
 TRAINER_BIN = REPO / ".venv-trainer" / "bin"
-PHASES = ("baseline", "demonstrations", "warm-start", "grpo", "final-evaluation", "report")
+RECIPES = {
+    "grpo": ("baseline", "demonstrations", "warm-start", "grpo", "final-evaluation", "report"),
+    "sft": ("baseline", "demonstrations", "warm-start", "final-evaluation", "report"),
+    "dpo": ("baseline", "demonstrations", "warm-start", "preferences", "dpo", "final-evaluation", "report"),
+}
+PHASES = RECIPES["grpo"]
 # Knobs that change what a run means: a resumed run keeps the values it started with.
-RUN_KNOBS = ("model", "policy", "games", "unseen_games", "eval_split", "eval_instances", "eval_max_tokens",
+RUN_KNOBS = ("recipe", "model", "policy", "games", "unseen_games", "eval_split", "eval_instances", "eval_max_tokens",
              "demo_instances", "sft_steps", "sft_lr", "sft_batch_size", "group_size", "groups_per_step",
              "checkpoint_every", "lr", "kl_coef", "format_credit", "aborted_reward", "max_staleness",
-             "temperature", "max_tokens", "teacher", "mode", "seed", "lora")
+             "temperature", "max_tokens", "teacher", "mode", "seed", "lora", "dpo_instances", "dpo_steps", "dpo_lr",
+             "dpo_beta")
+# GRPO's learning rate when --lr is not given: an adapter's few weights take larger steps than all of them.
+DEFAULT_LR = {True: 2e-5, False: 2e-6}
+ADAPTERS_HELD = 4  # the one engine's LRU: the rollouts' current adapter and the versions being evaluated
 
 
 class RunSettings(CommandSettings):
@@ -67,8 +92,12 @@ class RunSettings(CommandSettings):
 
     model_config = SettingsConfigDict(env_prefix="PLAYPEN_RUN_", cli_prog_name="make run")
 
-    run_dir: Path = Field(Path("runs") / "default",
-                          description="where the run lives; running again with the same folder resumes it")
+    recipe: Literal["grpo", "sft", "dpo"] = Field(
+        "grpo", description="grpo: warm start + GRPO; sft: the warm start alone; dpo: warm start + offline DPO on "
+                            "pairs of the warm start's own scored episodes")
+    run_dir: Path | None = Field(
+        None, description="where the run lives; running again with the same folder resumes it (default: "
+                          "runs/default for grpo, runs/<recipe> for the others)")
     fresh: CliImplicitFlag[bool] = Field(False, description="delete the run folder first and start over")
     minutes: float = Field(12.0, ge=0, description="GRPO budget, minutes (wall clock of the training phase)")
     model: Path = Field(default_factory=default_model_dir,
@@ -91,7 +120,7 @@ class RunSettings(CommandSettings):
     groups_per_step: int = Field(1, ge=1, description="groups per optimiser step; a self-play round is one "
                                                       "step's groups, the games rotate")
     checkpoint_every: int = Field(1, ge=1, description="optimiser steps per checkpoint")
-    lr: float = Field(2e-6, gt=0, description="GRPO learning rate")
+    lr: float | None = Field(None, gt=0, description="GRPO learning rate (default: 2e-5 with LoRA, 2e-6 without)")
     kl_coef: float = Field(0.02, ge=0, description="weight of the KL term to the warm start")
     format_credit: float = Field(0.5, ge=0, description="shaping credit for well-formed turns (not in clemscore)")
     aborted_reward: float = Field(-0.5, description="game reward of an aborted episode")
@@ -103,7 +132,14 @@ class RunSettings(CommandSettings):
                           "(default: DEFAULT_TEACHERS)")
     mode: Literal["async", "sync"] = Field("async", description="self-play schedule")
     seed: int = Field(0, ge=0, description="seed of instances, sampling and training")
-    lora: CliImplicitFlag[bool] = Field(False, description="GRPO trains a LoRA adapter (warm start still full SFT)")
+    lora: CliImplicitFlag[bool] = Field(
+        True, description="GRPO trains a LoRA adapter over the merged warm start (full SFT), and one engine serves "
+                          "rollouts and evaluations; --no-lora: all weights, the evaluator gets its own engine")
+    dpo_instances: int = Field(4, ge=1, description="dpo: training instances per game the warm start plays, "
+                                                    "--group-size episodes each, for preference pairs")
+    dpo_steps: int = Field(24, ge=1, description="dpo: optimiser steps")
+    dpo_lr: float = Field(2e-6, gt=0, description="dpo: learning rate")
+    dpo_beta: float = Field(0.1, gt=0, description="dpo: beta (strength of the pull towards the warm start)")
     trainer_threads: int = Field(1, ge=1, description="torch threads of the trainer")
 
     @field_validator("games", "unseen_games")
@@ -117,6 +153,12 @@ class RunSettings(CommandSettings):
         for text in value or []:
             parse_role_assignment(text)
         return value
+
+    @model_validator(mode="after")
+    def _own_folder(self) -> RunSettings:
+        if self.run_dir is None:
+            self.run_dir = Path("runs") / ("default" if self.recipe == "grpo" else self.recipe)
+        return self
 
 
 def parse_args(argv: list[str] | None = None) -> RunSettings:
@@ -176,6 +218,14 @@ class Paths:
         return self.root / "evaluator"
 
     @property
+    def preferences(self) -> Path:
+        return self.root / "preferences"
+
+    @property
+    def dpo(self) -> Path:
+        return self.root / "dpo"
+
+    @property
     def report(self) -> Path:
         return self.root / "report"
 
@@ -203,9 +253,15 @@ class Services:
             self.stop(name)
 
 
-def vllm_env(core: int) -> dict[str, str]:
-    """One vLLM engine per core: the rollout policy and the evaluator's policy do not share one."""
-    return {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_CPU_OMP_THREADS_BIND": str(core), "OMP_NUM_THREADS": "1"}
+def engine_cores(busy: int = 0, *, only: int | None = None) -> str:
+    """The cores a vLLM engine computes on, as --cpu-cores: every core this process may use but one for the
+    engine's scheduler and frontend, the game master and the evaluator, and `busy` more (the trainer's); at least
+    one. Or just the `only`-th core. bench-policy's engine phase measured, on this project's shared 2-core machine,
+    the engine computing on both cores at 0.92x (0.80x, 1.07x) the speed of one: the others need that core."""
+    cores = sorted(os.sched_getaffinity(0))
+    if only is not None:
+        return str(cores[only % len(cores)])
+    return ",".join(str(core) for core in (cores[1 + busy:] or cores[-1:]))
 
 
 class ClosedLoop:
@@ -225,6 +281,7 @@ class ClosedLoop:
         saved = self.state.data["config"]
         if saved:
             saved.setdefault("unseen_games", [])  # runs started before unseen games existed evaluated none
+            saved.setdefault("recipe", "grpo")  # runs started before recipes existed
             defaults = json.loads(json.dumps(RunSettings.model_construct().model_dump(), default=str))
             given = {k: v for k, v in chosen.items() if k == "teacher" or v != defaults.get(k)}
             changed = {k: (saved.get(k), v) for k, v in given.items() if saved.get(k) != v}
@@ -237,11 +294,42 @@ class ClosedLoop:
         self.state.save()
         return {**chosen, "minutes": self.options.minutes}
 
-    def policy_command(self, *extra: str) -> tuple[list[str], dict[str, str], float]:
+    @property
+    def phases(self) -> tuple[str, ...]:
+        return RECIPES[self.config["recipe"]]
+
+    @property
+    def one_engine(self) -> bool:
+        """GRPO over LoRA: one engine serves the rollouts and the evaluations (pinned versions)."""
+        return self.config["recipe"] == "grpo" and self.config["lora"]
+
+    def policy_command(self, *extra: str, model: str | Path | None = None, cores: str = "",
+                       adapters_from: Path | None = None, kv_cache_gib: int = 2,
+                       ) -> tuple[list[str], dict[str, str], float]:
+        """A policy serving `model` (default: the untrained model) on `cores`; with `adapters_from`, LoRA adapters
+        over it, and versions pinned by a request found in that checkpoint folder. Its KV cache holds the prefixes
+        of the dialogues in flight for reuse on their next turn (2 GiB: ~45k tokens of SmolLM2-135M in fp32)."""
+        if adapters_from is not None:
+            extra = (*extra, "--enable-lora", "true", "--max-adapters", str(ADAPTERS_HELD),
+                     "--checkpoint-roots", str(adapters_from))
         if self.config["policy"] == "scripted":
             return [str(TOOLS / "playpen-policy"), "--backend", "scripted", *extra], {}, 60
-        return ([str(POLICY_BIN / "playpen-policy"), "--model", self.config["model"], "--max-model-len", "4096",
-                 *extra], {}, 600)
+        command = [str(POLICY_BIN / "playpen-policy"), "--model", str(model or self.config["model"]),
+                   "--max-model-len", "4096", *extra]
+        if cores:
+            command += ["--cpu-cores", cores]
+        # The engine's worker sets its own thread count from its cores; this process needs no more than one.
+        return command, {"VLLM_CPU_KVCACHE_SPACE": str(kv_cache_gib), "OMP_NUM_THREADS": "1"}, 600
+
+    def start_policy(self, name: str, *extra: str, **options) -> launcher.Service:
+        command, env, timeout = self.policy_command(*extra, **options)
+        return self.services.start(name, command, env=env, timeout=timeout)
+
+    @property
+    def warm_ref(self) -> checkpoint_pb2.CheckpointRef | None:
+        """The committed warm start (version 1), if the run has one."""
+        directory = version_dir(self.paths.warm_start, 1)
+        return read_manifest(directory) if (directory / MANIFEST).is_file() else None
 
     # ------------------------------------------------------------------------------------------ phases
 
@@ -250,17 +338,9 @@ class ClosedLoop:
         (self.paths.root / "config.json").write_text(json.dumps(self.config, indent=2))
         print(f"run folder: {self.paths.root} (logs in {self.paths.logs}/); Ctrl-C stops, running again resumes")
         self._gamemaster: launcher.Service | None = None
-        self._eval_policy: launcher.Service | None = None
-        if not self.state.done("baseline"):
-            self.phase_baseline()
-        if not self.state.done("demonstrations"):
-            self.phase_demonstrations()
-        if not self.state.done("warm-start"):
-            self.phase_warm_start()
-        if not self.state.done("grpo"):
-            self.phase_grpo()
-        if not self.state.done("final-evaluation"):
-            self.phase_final_evaluation()
+        for phase in self.phases[:-1]:
+            if not self.state.done(phase):
+                getattr(self, "phase_" + phase.replace("-", "_"))()
         return self.phase_report()
 
     @property
@@ -270,15 +350,6 @@ class ClosedLoop:
             self._gamemaster = self.services.start("gamemaster", [str(TOOLS / "playpen-gamemaster"),
                                                                   "--policy-timeout-s", "900"])
         return self._gamemaster
-
-    @property
-    def eval_policy(self) -> launcher.Service:
-        """The evaluator's own policy process (core 1); the rollout policy gets core 0."""
-        if self._eval_policy is None:
-            command, env, timeout = self.policy_command()
-            self._eval_policy = self.services.start("eval-policy", command, env={**env, **vllm_env(1)},
-                                                    timeout=timeout)
-        return self._eval_policy
 
     @property
     def games(self) -> list[str]:
@@ -309,16 +380,20 @@ class ClosedLoop:
         self.state.data["config"].update(games=self.config["games"], unseen_games=self.config["unseen_games"])
         self.state.save()
 
-    def start_evaluator(self, *, follow: str = "") -> launcher.Service:
+    def start_evaluator(self, policy: launcher.Service, *, follow: str = "", pin: bool = False) -> launcher.Service:
+        """The evaluator over `policy`: it loads each evaluated version into it, or with `pin` pins the version on
+        every request (the policy's current version, the rollouts', stays as it is)."""
         self.services.stop("evaluator")
         command = [str(TOOLS / "playpen-evaluator"), "--state-dir", str(self.paths.evaluator),
-                   "--gamemaster-target", self.gamemaster.target, "--eval-policy-target", self.eval_policy.target,
+                   "--gamemaster-target", self.gamemaster.target, "--eval-policy-target", policy.target,
                    "--split", self.config["eval_split"], "--instances-per-game", str(self.config["eval_instances"]),
                    "--seen-games", ",".join(self.games), "--unseen-games", ",".join(self.unseen_games),
                    "--max-tokens", str(self.config["eval_max_tokens"]),
                    "--seed", str(self.config["seed"])]
         if follow:
             command += ["--follow-trainer", follow]
+        if pin:
+            command += ["--pin-versions", "true"]
         return self.services.start("evaluator", command, timeout=120)
 
     def evaluate(self, evaluator: launcher.Service, ref: checkpoint_pb2.CheckpointRef, label: str,
@@ -338,9 +413,11 @@ class ClosedLoop:
 
     def phase_baseline(self) -> None:
         print("== baseline: the untrained model on held-out instances")
-        evaluator = self.start_evaluator()
+        policy = self.start_policy("eval-policy", cores=engine_cores())
+        evaluator = self.start_evaluator(policy)
         self.evaluate(evaluator, base_ref(Path(self.config["model"])), "baseline")
         self.services.stop("evaluator")
+        self.services.stop("eval-policy")
         self.state.finish("baseline")
 
     def phase_demonstrations(self) -> None:
@@ -350,9 +427,15 @@ class ClosedLoop:
         request = gm.PlayEpisodesRequest(
             games=self.games, split="train", instances_per_game=self.config["demo_instances"], group_size=1,
             seed=self.config["seed"], run_id="demo", default_player=gm.PlayerConfig(builtin="expert"))
+        self._play(request, sink_path, "expert episodes")
+        self.state.finish("demonstrations")
+
+    def _play(self, request: gm.PlayEpisodesRequest, sink_path: Path, what: str) -> None:
+        """Stream the episodes of `request` into a JSON-lines file; print the successful ones per game."""
+        sink_path.parent.mkdir(parents=True, exist_ok=True)
         counts: dict[str, list[int]] = {}
         with grpc.insecure_channel(self.gamemaster.target) as channel, open(sink_path, "w") as sink, \
-                tqdm(desc="expert episodes", unit="ep", dynamic_ncols=True) as bar:
+                tqdm(desc=what, unit="ep", dynamic_ncols=True) as bar:
             stub = gamemaster_pb2_grpc.GameMasterServiceStub(channel)
             for response in stub.PlayEpisodes(request, timeout=3600):
                 episode = response.episode
@@ -361,8 +444,7 @@ class ClosedLoop:
                 counts.setdefault(episode.game, [0, 0])[0] += int(success)
                 counts[episode.game][1] += 1
                 bar.update()
-        print("  successful expert episodes: " + ", ".join(f"{g} {s}/{n}" for g, (s, n) in sorted(counts.items())))
-        self.state.finish("demonstrations")
+        print(f"  successful {what}: " + ", ".join(f"{g} {s}/{n}" for g, (s, n) in sorted(counts.items())))
 
     def phase_warm_start(self) -> None:
         if self.config["sft_steps"] <= 0:
@@ -377,50 +459,118 @@ class ClosedLoop:
                    "--batch-size", str(self.config["sft_batch_size"]), "--max-length", "768",
                    "--seed", str(self.config["seed"])]
         log = self.paths.logs / "warm-start.log"
+        returncode = self._offline("warm-start SFT", command, self.config["sft_steps"], log)
+        if returncode != 0:
+            raise RuntimeError(f"the warm-start SFT failed (exit {returncode}); see {log}")
+        self.state.finish("warm-start")
+
+    def _offline(self, title: str, command: list[str], steps: int, log: Path) -> int:
+        """Run an offline training command (no engine runs meanwhile: it gets every core), with a progress bar."""
+        threads = str(len(os.sched_getaffinity(0)))
         with open(log, "w") as sink:
             process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
-                                       env={**os.environ, "OMP_NUM_THREADS": "2"})
+                                       env={**os.environ, "OMP_NUM_THREADS": threads})
             try:
-                with tqdm(desc="warm-start SFT", total=self.config["sft_steps"], unit="step",
-                          dynamic_ncols=True) as bar:
+                with tqdm(desc=title, total=steps, unit="step", dynamic_ncols=True) as bar:
                     while process.poll() is None:
                         time.sleep(1)
-                        bar.n = min(sft_progress(log), self.config["sft_steps"])
+                        bar.n = min(sft_progress(log), steps)
                         bar.refresh()
             finally:
                 stop_process(process)
-        if process.returncode != 0:
-            raise RuntimeError(f"the warm-start SFT failed (exit {process.returncode}); see {log}")
-        self.state.finish("warm-start")
+        return process.returncode
+
+    # ------------------------------------------------------------------------------------------ dpo recipe
+
+    def phase_preferences(self) -> None:
+        """The warm start (evaluated here first, as the stage DPO starts from) plays groups of training episodes."""
+        config, start = self.config, self.warm_ref
+        print(f"== preferences: the {'warm start' if start else 'untrained model'} plays {config['dpo_instances']} "
+              f"training instances per game, {config['group_size']} episodes each")
+        policy = self.start_policy("eval-policy", cores=engine_cores())
+        if start is not None:  # the evaluation loads it into the policy, which then plays with it
+            evaluator = self.start_evaluator(policy)
+            self.evaluate(evaluator, start, "warm-start")
+            self.services.stop("evaluator")
+        sampling = chat_pb2.SamplingParams(temperature=config["temperature"], max_tokens=config["max_tokens"])
+        request = gm.PlayEpisodesRequest(
+            games=self.games, split="train", instances_per_game=config["dpo_instances"],
+            group_size=config["group_size"], seed=config["seed"], run_id="preferences",
+            default_player=gm.PlayerConfig(policy=gm.PolicyEndpoint(target=policy.target, name="learner"),
+                                           sampling=sampling))
+        self._play(request, self.paths.preferences / "episodes.jsonl", "warm-start episodes")
+        self.services.stop("eval-policy")
+        self.state.finish("preferences")
+
+    def phase_dpo(self) -> None:
+        config, start = self.config, self.warm_ref
+        base = Path(start.uri) if start is not None else Path(config["model"])
+        version = (start.version if start is not None else 0) + 1
+        print(f"== DPO: success-vs-failure pairs of the same instance and role ({config['dpo_steps']} steps)")
+        shutil.rmtree(self.paths.dpo, ignore_errors=True)
+        command = [str(TRAINER_BIN / "playpen-trainer"), "dpo",
+                   "--episodes", str(self.paths.preferences / "episodes.jsonl"), "--learner", "learner",
+                   "--base-model", str(base), "--out", str(self.paths.dpo), "--version", str(version),
+                   "--max-steps", str(config["dpo_steps"]), "--lr", str(config["dpo_lr"]),
+                   "--beta", str(config["dpo_beta"]), "--batch-size", str(config["sft_batch_size"]),
+                   "--max-length", "768", "--seed", str(config["seed"])]
+        log = self.paths.logs / "dpo.log"
+        returncode = self._offline("DPO", command, config["dpo_steps"], log)
+        if returncode == 1 and '"examples": 0' in log.read_text(errors="replace"):
+            # Every group won or lost alike: no pair to learn from. Said, and the warm start stays the final model.
+            print(f"  no preference pairs (every instance's episodes scored alike); see {log}")
+        elif returncode != 0:
+            raise RuntimeError(f"DPO failed (exit {returncode}); see {log}")
+        self.state.finish("dpo")
 
     def trainer_command(self) -> list[str]:
         config = self.config
         command = [str(TRAINER_BIN / "playpen-trainer"), "--base-model", config["model"],
                    "--data-dir", str(self.paths.trainer), "--learner", "learner",
                    "--group-size", str(config["group_size"]), "--groups-per-step", str(config["groups_per_step"]),
-                   "--checkpoint-every", str(config["checkpoint_every"]), "--lr", str(config["lr"]),
+                   "--checkpoint-every", str(config["checkpoint_every"]), "--lr", str(self.grpo_lr),
                    "--kl-coef", str(config["kl_coef"]), "--format-credit", str(config["format_credit"]),
                    "--aborted-reward", str(config["aborted_reward"]),
                    "--max-staleness", str(config["max_staleness"]), "--seed", str(config["seed"]),
                    "--torch-threads", str(self.options.trainer_threads), "--keep-last", "3",
                    # Small micro-batches: the logits of 1k tokens over a 49k vocabulary are ~200 MB, and this
-                   # machine also holds two vLLM engines.
+                   # machine also holds a vLLM engine or two.
                    "--micro-batch-tokens", "1024"]
-        warm = version_dir(self.paths.warm_start, 1)
-        if config["sft_steps"] > 0 and warm.is_dir():
-            command += ["--init-from", str(warm)]
+        warm = self.warm_ref
+        if warm is not None:
+            command += ["--init-from", warm.uri]  # with LoRA: the base the adapter trains over
         if config["lora"]:
             command += ["--lora", "true"]
         return command
+
+    @property
+    def grpo_lr(self) -> float:
+        return self.config["lr"] if self.config["lr"] is not None else DEFAULT_LR[bool(self.config["lora"])]
+
+    @property
+    def adapter_base(self) -> str:
+        """The full weights GRPO's adapters apply to: the merged warm start (else the untrained model)."""
+        warm = self.warm_ref
+        return warm.uri if warm is not None else self.config["model"]
 
     def phase_grpo(self) -> None:
         config = self.config
         print(f"== GRPO: {config['mode']} self-play for {config['minutes']:g} minutes")
         trainer = self.services.start("trainer", self.trainer_command(),
                                       env={"OMP_NUM_THREADS": str(self.options.trainer_threads)}, timeout=600)
-        command, env, timeout = self.policy_command("--follow-trainer", trainer.target)
-        rollout = self.services.start("rollout-policy", command, env={**env, **vllm_env(0)}, timeout=timeout)
-        evaluator = self.start_evaluator(follow=trainer.target)
+        if self.one_engine:
+            # One engine: it follows the trainer's adapters for the rollouts, and the evaluator pins the version it
+            # evaluates on each request. The trainer's threads keep their cores; the engine gets the others.
+            rollout = self.start_policy("rollout-policy", "--follow-trainer", trainer.target,
+                                        model=self.adapter_base, cores=engine_cores(self.options.trainer_threads),
+                                        adapters_from=self.paths.trainer / "checkpoints")
+            evaluator = self.start_evaluator(rollout, follow=trainer.target, pin=True)
+        else:
+            # Full weights: one version per engine, so the evaluator loads each version into its own engine.
+            rollout = self.start_policy("rollout-policy", "--follow-trainer", trainer.target,
+                                        cores=engine_cores(only=0), kv_cache_gib=1)
+            evaluator = self.start_evaluator(self.start_policy("eval-policy", cores=engine_cores(only=-1),
+                                                               kv_cache_gib=1), follow=trainer.target)
         elapsed_before = self.state.data.get("grpo_seconds", 0.0)
         budget = max(0.0, config["minutes"] * 60 - elapsed_before)
         selfplay = [str(TOOLS / "playpen-selfplay"), "--gamemaster", self.gamemaster.target,
@@ -448,9 +598,8 @@ class ClosedLoop:
             raise RuntimeError(f"self-play failed (exit {process.returncode}); see {log}")
         # Let the trainer train what is complete, then stop it (it finishes its step and commits nothing half).
         self._drain(trainer)
-        self.services.stop("evaluator")
-        self.services.stop("rollout-policy")
-        self.services.stop("trainer")
+        for name in ("evaluator", "eval-policy", "rollout-policy", "trainer"):
+            self.services.stop(name)
         self.state.finish("grpo")
 
     def _watch_training(self, process: subprocess.Popen, trainer: launcher.Service, evaluator: launcher.Service,
@@ -510,30 +659,74 @@ class ClosedLoop:
                 last = status.step
                 time.sleep(15)
 
+    def final_version(self) -> tuple[checkpoint_pb2.CheckpointRef | None, str]:
+        """The recipe's final model and its label: GRPO's newest checkpoint, DPO's, or the warm start."""
+        recipe = self.config["recipe"]
+        if recipe == "grpo":
+            committed = committed_checkpoints(self.paths.trainer / "checkpoints")
+            if committed:
+                return committed[-1], "warm-start" if committed[-1].step == 0 else "grpo"
+        if recipe == "dpo":
+            committed = committed_checkpoints(self.paths.dpo)
+            if committed:
+                return committed[-1], "dpo"
+        return self.warm_ref, "warm-start"
+
+    def evaluated_labels(self) -> set[str]:
+        """Labels of the results stored so far (read while no evaluator runs)."""
+        from playpen_evaluator.store import ResultStore
+
+        path = self.paths.evaluator / "evaluator.db"
+        if not path.is_file():
+            return set()
+        store = ResultStore(path)
+        try:
+            return {r.label for r in store.results([], self.config["eval_split"], include_episodes=False)}
+        finally:
+            store.close()
+
     def phase_final_evaluation(self) -> None:
-        committed = committed_checkpoints(self.paths.trainer / "checkpoints")
-        if not committed:
+        latest, label = self.final_version()
+        if latest is None:
             print("== final evaluation: no checkpoint was committed")
             self.state.finish("final-evaluation")
             return
-        latest = committed[-1]
-        print(f"== final evaluation: version {latest.version}")
-        evaluator = self.start_evaluator()
-        label = "warm-start" if latest.step == 0 else "grpo"
+        warm = self.warm_ref
+        if label == "grpo" and warm is not None and "warm-start" not in self.evaluated_labels():
+            # GRPO ended before the evaluator (sharing the engine with the rollouts) got through the warm start:
+            # it is what "GRPO alone" is measured from, so it is evaluated now, from its own full weights.
+            print(f"== final evaluation: the warm start (version {warm.version}) first")
+            self.evaluate(self.start_evaluator(self.start_policy("eval-policy", cores=engine_cores())), warm,
+                          "warm-start")
+            self.services.stop("evaluator")
+            self.services.stop("eval-policy")
+        print(f"== final evaluation: version {latest.version} ({label})")
+        if latest.kind == checkpoint_pb2.CHECKPOINT_KIND_LORA:
+            policy = self.start_policy("eval-policy", model=self.adapter_base, cores=engine_cores(),
+                                       adapters_from=Path(latest.uri).parent)
+            evaluator = self.start_evaluator(policy, pin=True)
+        else:
+            evaluator = self.start_evaluator(self.start_policy("eval-policy", cores=engine_cores()))
         self.evaluate(evaluator, latest, label)
         self.services.stop("evaluator")
+        self.services.stop("eval-policy")
         self.state.finish("final-evaluation")
 
     def phase_report(self) -> int:
         from playpen_evaluator.report import write_run_report
 
         # The evaluator has stopped; its store is read directly (ListResults serves the same while it runs).
+        recipe = self.config["recipe"]
+        # Other recipes' runs beside this one (runs/<recipe>), whose reports are already written.
+        others = [path for path in sorted(self.paths.root.resolve().parent.glob("*/report/recipe.json"))
+                  if path.parents[1] != self.paths.root.resolve()]
         write_run_report(self.paths.evaluator / "evaluator.db", self.paths.report, split=self.config["eval_split"],
                          steps_path=self.paths.trainer / "steps.jsonl", config=self.config, baseline_version=0,
-                         stage_label="warm-start", stage_name="GRPO", seed=self.config["seed"])
+                         stage_label="warm-start", stage_name={"grpo": "GRPO", "dpo": "DPO"}.get(recipe, "SFT"),
+                         seed=self.config["seed"], recipe=recipe, compare=others)
         self.state.finish("report")
         print((self.paths.report / "report.md").read_text().split("\n## ")[0])
-        print(f"report: {self.paths.report}/report.md (curves, transcripts, verdict.json alongside)")
+        print(f"report: {self.paths.report}/report.md (curves, transcripts, verdict.json, recipe.json alongside)")
         return 0
 
 

@@ -117,3 +117,27 @@ def test_ctrl_c_stops_every_service_and_the_next_run_resumes(tmp_path: Path, tin
     assert "== baseline" not in finished.stdout and "== warm start" not in finished.stdout
     assert json.loads(selfplay_state.read_text())["next_round"] > rounds_before
     assert json.loads((run_dir / "state.json").read_text())["done"][-1] == "report"
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(1500)
+def test_the_sft_and_dpo_recipes_run_in_their_own_folders_and_are_compared(tmp_path: Path, tiny_model: Path) -> None:
+    runs = tmp_path / "runs"
+    for recipe in ("sft", "dpo"):
+        finished = run_local(runs / recipe, tiny_model, "--recipe", recipe, "--dpo-instances", "2", "--dpo-steps", "2")
+        assert finished.returncode == 0, finished.stdout[-4000:] + finished.stderr[-4000:]
+    sft_state = json.loads((runs / "sft" / "state.json").read_text())
+    assert sft_state["done"] == ["baseline", "demonstrations", "warm-start", "final-evaluation", "report"]
+    dpo_state = json.loads((runs / "dpo" / "state.json").read_text())
+    assert dpo_state["done"] == ["baseline", "demonstrations", "warm-start", "preferences", "dpo",
+                                 "final-evaluation", "report"]
+    # The warm start played groups of training episodes for the preference pairs, as the learner.
+    played = [json.loads(line) for line in (runs / "dpo" / "preferences" / "episodes.jsonl").read_text().splitlines()]
+    assert len(played) == 3 * 2 * 2 and all(p["policy"] == "learner" for e in played for p in e["players"])
+    for recipe in ("sft", "dpo"):
+        assert json.loads((runs / recipe / "report" / "recipe.json").read_text())["recipe"] == recipe
+    markdown = (runs / "dpo" / "report" / "report.md").read_text()
+    section = markdown[markdown.index("## Recipes side by side"):]
+    assert "| untrained | dpo | v0 (baseline) |" in section
+    assert "| sft | sft | v1 (warm-start) |" in section and "| dpo | dpo |" in section
+    assert stopped_gracefully(runs / "dpo" / "logs") == []

@@ -268,3 +268,38 @@ def test_flat_groups_are_trained_by_default(model, tmp_path) -> None:
         assert trainer.stop() == 0
     (line,) = [json.loads(line) for line in (data / "steps.jsonl").read_text().splitlines()]
     assert line["groups_per_game"] == {"taboo": {"signal": 0, "flat": 1}}
+
+
+def test_a_lora_warm_start_is_the_adapters_base_and_version_1_is_the_untrained_adapter(model, tmp_path) -> None:
+    from safetensors.torch import load_file
+
+    from playpen.common.v1 import checkpoint_pb2
+    from playpen_common.checkpoints import read_manifest
+
+    warm = build_tiny_model(tmp_path / "warm", seed=7)
+    data = tmp_path / "data"
+    trainer = start_trainer("lora-warm", tmp_path, model, data, "--init-from", str(warm), "--lora", "true",
+                            "--lora-rank", "4")
+    try:
+        assert status(trainer.target).latest_version == 1
+        (v1,) = committed_checkpoints(data / "checkpoints")
+        verify_checkpoint(v1)
+        assert v1.kind == checkpoint_pb2.CHECKPOINT_KIND_LORA and v1.base_model == str(warm)
+        adapter = load_file(Path(v1.uri) / "adapter_model.safetensors")
+        # PEFT starts every B at zero: the first version serves exactly the warm start it is applied to.
+        assert all((tensor == 0).all() for name, tensor in adapter.items() if "lora_B" in name)
+        submit(trainer.target, groups(1, prefix="l"))
+        wait_for(lambda: status(trainer.target).latest_version == 2)
+    finally:
+        assert trainer.stop() == 0
+    v2 = read_manifest(data / "checkpoints" / Path(committed_checkpoints(data / "checkpoints")[-1].uri).name)
+    assert v2.version == 2 and v2.kind == checkpoint_pb2.CHECKPOINT_KIND_LORA
+    trained = load_file(Path(v2.uri) / "adapter_model.safetensors")
+    assert any((tensor != 0).any() for name, tensor in trained.items() if "lora_B" in name)
+    # A restart resumes the adapter over the same base; the warm start is not committed again.
+    trainer = start_trainer("lora-warm-again", tmp_path, model, data, "--init-from", str(warm), "--lora", "true",
+                            "--lora-rank", "4")
+    try:
+        assert (status(trainer.target).latest_version, status(trainer.target).step) == (2, 1)
+    finally:
+        assert trainer.stop() == 0

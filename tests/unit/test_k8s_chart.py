@@ -306,7 +306,24 @@ def test_lora_training_makes_every_policy_serve_adapters(rendered) -> None:
         assert options["--enable-lora"] == "true"
         assert options["--max-lora-rank"] == trainer["--lora-rank"]
         assert options["--model"] == trainer["--base-model"]
+        # A version a request pins is found among the committed checkpoints, held in a bounded LRU.
+        assert options["--max-adapters"] == "4"
+        assert options["--checkpoint-roots"] == f"{trainer['--data-dir']}/checkpoints"
     assert "--enable-lora" not in flags(container(rendered["loop"], "Deployment", "playpen-policy-rollout"))
+
+
+def test_pinned_evaluation_runs_on_the_rollout_replicas_without_an_eval_policy(tmp_path) -> None:
+    result = check_values(tmp_path, {"closedLoop": {"enabled": True}, "trainer": {"lora": True},
+                                     "evaluator": {"pinVersions": True},
+                                     "policy": {"checkpointRoots": ["/data/older-runs"]}})
+    assert result.returncode == 0, result.stdout + result.stderr
+    objects = json.loads((tmp_path / "rendered" / "values.json").read_text())
+    assert "playpen-policy-eval" not in {o["metadata"]["name"] for o in objects}
+    evaluator = flags(container(objects, "Deployment", "playpen-evaluator"))
+    assert evaluator["--pin-versions"] == "true"
+    assert evaluator["--eval-policy-target"] == service_address(objects, "playpen-policy-rollout")
+    rollout = flags(container(objects, "Deployment", "playpen-policy-rollout"))
+    assert rollout["--checkpoint-roots"] == "/var/lib/playpen/trainer/checkpoints,/data/older-runs"
 
 
 def test_gpu_model_workloads_land_on_gpu_nodes(rendered) -> None:
@@ -336,6 +353,7 @@ def test_without_the_evaluator_serving_keeps_the_base_model(tmp_path) -> None:
     ({"trainer": {"enabled": False}}, "policy.rollout follows the trainer"),
     ({"policy": {"rollout": {"enabled": False}}}, "selfplay plays with the rollout policy"),
     ({"trainer": {"lora": True, "initFrom": "/models/sft"}}, "trainer.initFrom is for full fine-tuning"),
+    ({"evaluator": {"pinVersions": True}}, "evaluator.pinVersions evaluates on the rollout replicas over LoRA"),
     ({"model": {"source": "s3"}}, "at '/model/source': value must be one of 'image', 'pvc', 'hub'"),
     ({"model": {"source": "pvc"}}, "model.source=pvc needs model.existingClaim"),
     ({"model": {"path": "/data/model"}}, "at '/model/path'"),

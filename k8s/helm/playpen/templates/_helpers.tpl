@@ -232,6 +232,9 @@ component's `enabled` can then leave one out.
 {{- if and .Values.trainer.lora .Values.trainer.initFrom -}}
 {{- fail "trainer.initFrom is for full fine-tuning; with trainer.lora, serve the warm-start model as model.path" -}}
 {{- end -}}
+{{- if and (include "playpen.evaluator.enabled" .) .Values.evaluator.pinVersions (not (and .Values.trainer.lora (include "playpen.rollout.enabled" .))) -}}
+{{- fail "evaluator.pinVersions evaluates on the rollout replicas over LoRA adapters: enable trainer.lora and policy.rollout, or disable evaluator.pinVersions" -}}
+{{- end -}}
 {{- if not (has .Values.model.source (list "image" "pvc" "hub")) -}}
 {{- fail (printf "model.source must be image, pvc or hub, not %q" .Values.model.source) -}}
 {{- end -}}
@@ -382,7 +385,7 @@ role's own keys replacing them) and the flag that makes it follow a checkpoint s
 {{- $follow := printf "--follow-trainer=%s" (include "playpen.address" (dict "ctx" . "component" "trainer" "port" .Values.trainer.port)) -}}
 {{- $roles = append $roles (dict "role" "rollout" "component" "policy-rollout" "values" $values "follow" $follow) -}}
 {{- end -}}
-{{- if include "playpen.evaluator.enabled" . -}}
+{{- if and (include "playpen.evaluator.enabled" .) (not .Values.evaluator.pinVersions) -}}
 {{- $values := deepCopy $base -}}
 {{- range $key, $value := .Values.policy.eval }}{{ $_ := set $values $key $value }}{{ end -}}
 {{- /* One pod: LoadWeights through a Service of several would load one replica and evaluate on another. */ -}}
@@ -558,7 +561,7 @@ Who calls whom, as JSON {"paths": [{"from", "to", "port"}]} (port 0: every port)
 templates give each component, and the policies the game master is allowed to dial.
   game master     -> every policy role (the players of PlayEpisodes requests)
   self-play       -> game master, trainer (SubmitEpisodes), rollout policy (its status)
-  evaluator       -> game master, eval policy, trainer (follows its checkpoints)
+  evaluator       -> game master, eval policy (rollout policy with evaluator.pinVersions), trainer (its checkpoints)
   serving policy  -> evaluator (follows its promotions); rollout policy -> trainer (follows its checkpoints)
   trainer pods    -> each other, every port (torch.distributed rendezvous and NCCL/gloo), nodes > 1 only
   helm test pod   -> game master
@@ -575,7 +578,9 @@ templates give each component, and the policies the game master is allowed to di
 {{- if include "playpen.evaluator.enabled" . -}}
 {{- $paths = append $paths (dict "from" "policy" "to" "evaluator" "port" (.Values.evaluator.port | int)) -}}
 {{- $paths = append $paths (dict "from" "evaluator" "to" "gamemaster" "port" $gm) -}}
-{{- $paths = append $paths (dict "from" "evaluator" "to" "policy-eval" "port" (get $ports "policy-eval")) -}}
+{{- /* evaluator.pinVersions: it evaluates on the rollout replicas (pinned Generate calls), there is no eval policy. */ -}}
+{{- $evalPolicy := .Values.evaluator.pinVersions | ternary "policy-rollout" "policy-eval" -}}
+{{- $paths = append $paths (dict "from" "evaluator" "to" $evalPolicy "port" (get $ports $evalPolicy)) -}}
 {{- if include "playpen.trainer.enabled" . -}}
 {{- $paths = append $paths (dict "from" "evaluator" "to" "trainer" "port" $trainer) -}}
 {{- end -}}

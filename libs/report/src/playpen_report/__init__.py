@@ -10,7 +10,8 @@ Tables use clembench's definitions (`tables`); the verdict compares latest with 
 unseen, overall = all games) on % played, mean episode score (Main Score with an aborted episode counted as
 0) and clemscore, each with a 95% percentile bootstrap interval (`verdict`), and says it in words (`wording`).
 Skill retention (`statscore`): each version's statscore with its 95% Wilson interval, when the evaluator asked
-the skill suite.
+the skill suite. Recipes (`recipes`): a run's final version summarised in recipe.json, and the runs of several
+recipes side by side with 95% intervals.
 """
 
 from playpen_report.records import EvalEpisode, EvalPoint, SkillPoint, TrainStep, Transcript, Verdict, VerdictEntry

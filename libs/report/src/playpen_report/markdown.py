@@ -74,7 +74,8 @@ def _verdict_table(verdict: Verdict) -> list[str]:
 
 
 def render_markdown(verdict: Verdict, tables: dict[int, dict[str, Any]], games: dict[str, list[str]],
-              points: Sequence[EvalPoint], steps: Sequence[TrainStep], transcript_files: list[str]) -> str:
+              points: Sequence[EvalPoint], steps: Sequence[TrainStep], transcript_files: list[str],
+              recipes: Sequence[str] = ()) -> str:
     versions = {"baseline": verdict.baseline_version, "latest": verdict.latest_version, "best": verdict.best_version}
     lines = ["# Run report", "", "## Verdict", ""]
     lines += [f"- {sentence}" for sentence in verdict.sentences]
@@ -92,6 +93,8 @@ def render_markdown(verdict: Verdict, tables: dict[int, dict[str, Any]], games: 
         lines.append(_row([f"v{p.version}", str(p.step), p.label, "yes" if p.promoted else "no",
                            *("n/a" if s is None else _number(s.clemscore) for s in scores)]))
     lines += ["", *statscore_section(points)]
+    if recipes:
+        lines += ["", *recipes]
     lines += ["", "## Learning curves", "", f"{len(steps)} training steps.", "", "![reward](reward.png)",
               "![played](played.png)", "![clemscore](clemscore.png)", "", "## Sample transcripts", ""]
     lines += [f"- [{name}](transcripts/{name})" for name in transcript_files] or ["None recorded."]

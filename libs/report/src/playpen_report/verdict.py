@@ -1,4 +1,5 @@
-"""The verdict's numbers: latest − baseline per group and metric, with 95% percentile bootstrap intervals.
+"""The verdict's numbers: latest − baseline per group and metric, with 95% percentile bootstrap intervals (and
+one version's own values with theirs, for the recipe comparison).
 
 Within every game the instances are resampled with replacement, paired (an instance carries its baseline and
 its latest episode) when both versions played the same instances, and the group statistic is recomputed from
@@ -91,6 +92,35 @@ def compare_versions(evals: Sequence[EvalEpisode], *, baseline_version: int, lat
         rng = np.random.default_rng([seed, index])
         entries += _compare_group(group, keys, baseline, latest, rng, resamples)
     return entries
+
+
+def version_levels(evals: Sequence[EvalEpisode], version: int, *, seed: int = 0,
+                   resamples: int = 2000) -> dict[tuple[str, str], tuple[float, float, float]]:
+    """One version's own statistics, (group, metric) -> (value, 95% low, 95% high): its instances resampled
+    within every game as the comparisons do. Groups without games are left out."""
+    if resamples < 1:
+        raise ValueError(f"resamples must be at least 1, got {resamples}")
+    games = group_games(evals)
+    levels: dict[tuple[str, str], tuple[float, float, float]] = {}
+    for index, group in enumerate((*GROUPS, OVERALL)):
+        members = [g for g in GROUPS if group in (g, OVERALL)]
+        episodes = [e for e in evals if e.version == version and e.group in members]
+        played = [(g, game) for g in members for game in games[g]
+                  if any(e.group == g and e.game == game for e in episodes)]
+        if not played:
+            continue
+        rng = np.random.default_rng([seed, index, version])
+        observed, resampled = [], []
+        for group_name, game in played:
+            units = _unit_sums([e for e in episodes if e.group == group_name and e.game == game])
+            rows = np.array([units[k] for k in sorted(units)])
+            draw = rng.integers(0, len(rows), size=(resamples, len(rows)))
+            observed.append(_game_statistics(rows.sum(axis=0, keepdims=True)))
+            resampled.append(_game_statistics(rows[draw].sum(axis=1)))
+        point, boot = _group_statistics(observed), _group_statistics(resampled)
+        for metric in EVAL_METRICS:
+            levels[(group, metric)] = (float(point[metric][0]), *_interval(boot[metric]))
+    return levels
 
 
 def compare_training(steps: Sequence[TrainStep], *, seed: int = 0, resamples: int = 2000) -> list[VerdictEntry]:

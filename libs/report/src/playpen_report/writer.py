@@ -14,6 +14,7 @@ from typing import Any
 from playpen_games.clemscore import Clemscore
 from playpen_report.markdown import render_markdown
 from playpen_report.plots import write_plots
+from playpen_report.recipes import RECIPE_FILE, RecipeResult, recipes_section, summarise, write_recipe
 from playpen_report.records import (
     CONFIDENCE,
     GROUPS,
@@ -35,14 +36,19 @@ from playpen_report.wording import capitalised, describe, sentences
 def write_report(directory: str | Path, *, evals: Sequence[EvalEpisode], points: Sequence[EvalPoint],
                  steps: Sequence[TrainStep], transcripts: Sequence[Transcript], config: dict[str, Any],
                  baseline_version: int, seed: int = 0, resamples: int = 2000,
-                 stage_version: int | None = None, stage_name: str = "the last stage") -> Verdict:
+                 stage_version: int | None = None, stage_name: str = "the last stage", recipe: str | None = None,
+                 run_name: str = "", other_recipes: Sequence[RecipeResult] = ()) -> Verdict:
     """Write the report; returns the verdict (baseline → latest).
 
     `stage_version`: where the last training stage started (e.g. the warm start GRPO began from). When given,
-    the verdict also says what changed from it to the latest version — what that stage alone did."""
+    the verdict also says what changed from it to the latest version — what that stage alone did.
+    `recipe`: the run's recipe; its summary is written to recipe.json, and `other_recipes` (other runs' recipe.json)
+    are put beside it in the report (recipes.py)."""
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
-    points = sorted(points, key=lambda p: p.step)
+    # Versions are committed in training order; steps are not comparable across stages (an SFT warm start
+    # committed as v1 carries its own SFT step count, above the first GRPO steps after it).
+    points = sorted(points, key=lambda p: (p.version, p.step))
     by_version: dict[int, list[EvalEpisode]] = defaultdict(list)
     for episode in evals:
         by_version[episode.version].append(episode)
@@ -90,7 +96,16 @@ def write_report(directory: str | Path, *, evals: Sequence[EvalEpisode], points:
         "baseline_version": baseline_version, "latest_version": latest, "best_version": best,
         "games": games, "versions": _versions_data(points, tables, labels), "verdict": verdict_data,
         "training_steps": [asdict(s) for s in sorted(steps, key=lambda s: s.step)]})
-    (out / "report.md").write_text(render_markdown(verdict, tables, games, points, steps, transcript_files))
+    recipes: list[str] = []
+    if recipe is not None:
+        evaluated = sorted({f"{e.group}/{e.game}/{e.instance_id}" for e in by_version.get(baseline_version, [])})
+        own = RecipeResult(recipe, run_name, {"instances": evaluated},
+                           summarise(evals, points, baseline_version, seed=seed, resamples=resamples),
+                           summarise(evals, points, latest, seed=seed, resamples=resamples))
+        write_recipe(out / RECIPE_FILE, own)
+        recipes = recipes_section(own, other_recipes)
+    (out / "report.md").write_text(render_markdown(verdict, tables, games, points, steps, transcript_files,
+                                                   recipes))
     return verdict
 
 

@@ -32,6 +32,10 @@ class ReportSettings(CommandSettings):
     stage_label: str = Field("warm-start", description="label of the result where the last training stage "
                                                        "started (what it alone changed is reported too)")
     stage_name: str = Field("GRPO", description="name of that stage in the report")
+    recipe: str = Field("", description="the run's recipe (sft, grpo, dpo): writes recipe.json and compares it with "
+                                        "the --compare runs")
+    compare: list[Path] = Field(default_factory=list, description="other runs' report/recipe.json, put side by side "
+                                                                  "with this one (repeatable)")
     seed: int = Field(0, description="seed of the bootstrap")
     resamples: int = Field(2000, ge=1, description="bootstrap resamples per interval")
 
@@ -39,11 +43,12 @@ class ReportSettings(CommandSettings):
 def write_run_report(store_path: Path, out: Path, *, split: str, steps_path: Path | None = None,
                      config: dict[str, Any] | None = None, baseline_version: int = 0,
                      stage_label: str = "warm-start", stage_name: str = "GRPO", seed: int = 0,
-                     resamples: int = 2000):
+                     resamples: int = 2000, recipe: str | None = None, compare: list[Path] | None = None):
     """Write the report of every version evaluated on `split`; returns the verdict."""
     from playpen_evaluator.store import ResultStore
     from playpen_report import Transcript, write_report
     from playpen_report.inputs import from_results, read_steps, render_transcript
+    from playpen_report.recipes import read_recipe
 
     if not store_path.is_file():
         raise FileNotFoundError(f"no result store at {store_path}")
@@ -65,7 +70,9 @@ def write_run_report(store_path: Path, out: Path, *, split: str, steps_path: Pat
     return write_report(out, evals=evals, points=points, steps=read_steps(steps_path) if steps_path else [],
                         transcripts=transcripts, config=config or {}, baseline_version=baseline_version, seed=seed,
                         resamples=resamples, stage_name=stage_name,
-                        stage_version=next((r.version for r in results if r.label == stage_label), None))
+                        stage_version=next((r.version for r in results if r.label == stage_label), None),
+                        recipe=recipe, run_name=out.parent.name if recipe else "",
+                        other_recipes=[read_recipe(path) for path in compare or []])
 
 
 def main(argv: list[str]) -> int:
@@ -75,8 +82,9 @@ def main(argv: list[str]) -> int:
         verdict = write_run_report(settings.db_path or settings.state_dir / "evaluator.db", settings.out,
                                    split=settings.split, steps_path=settings.steps, config=config,
                                    baseline_version=settings.baseline_version, stage_label=settings.stage_label,
-                                   stage_name=settings.stage_name, seed=settings.seed, resamples=settings.resamples)
-    except (OSError, json.JSONDecodeError) as error:
+                                   stage_name=settings.stage_name, seed=settings.seed, resamples=settings.resamples,
+                                   recipe=settings.recipe or None, compare=settings.compare)
+    except (OSError, json.JSONDecodeError, KeyError) as error:
         print(f"playpen-evaluator report: error: {error}", file=sys.stderr)
         return 2
     for sentence in verdict.sentences[:-1]:  # the last one explains how to read them: see report.md

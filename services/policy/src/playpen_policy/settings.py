@@ -40,6 +40,15 @@ class PolicySettings(ServiceSettings):
     cpu_kv_cache_gib: int = Field(
         2, ge=1, description="CPU only: KV cache size, whole GiB (vLLM's VLLM_CPU_KVCACHE_SPACE, which wins if "
                              "set); vLLM's own default takes a share of all memory and makes first requests slow")
+    cpu_cores: str = Field(
+        "", description="CPU only: cores the engine computes on, a list such as 0-3 or 0,2 (vLLM's "
+                        "VLLM_CPU_OMP_THREADS_BIND, which wins if set); empty = vLLM's auto, which on x86 leaves one "
+                        "core per engine to its scheduler; `nobind` leaves placement to the OS")
+    enable_prefix_caching: bool = Field(
+        True, description="keep computed KV blocks for reuse: each dialogue's growing prefix is prefilled once, "
+                          "not again on every turn")
+    max_num_batched_tokens: int = Field(
+        0, ge=0, description="tokens the engine computes in one step (prefill chunks + decodes); 0 = vLLM's default")
     enforce_eager: bool | None = Field(None, description="skip graph capture (fast start); default: on CPU only")
     enable_lora: bool = Field(False, description="serve LoRA adapters (LoadWeights of kind LORA)")
     max_lora_rank: int = Field(16, ge=1, description="largest LoRA rank accepted")

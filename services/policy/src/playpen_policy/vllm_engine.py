@@ -35,7 +35,8 @@ def choose_device(settings: PolicySettings) -> str:
 
 
 def engine_args(settings: PolicySettings, model_dir: Path, served_name: str) -> Any:
-    """vLLM's AsyncEngineArgs; on CPU the KV cache size is set through the environment vLLM reads."""
+    """vLLM's AsyncEngineArgs; on CPU the KV cache size and the cores are set through the environment vLLM reads
+    (the engine's worker process reads it when it starts)."""
     from vllm.engine.arg_utils import AsyncEngineArgs
 
     on_cpu = choose_device(settings) == "cpu"
@@ -43,13 +44,16 @@ def engine_args(settings: PolicySettings, model_dir: Path, served_name: str) -> 
         raise RuntimeError("tensor_parallel_size > 1 needs CUDA devices; on CPU run more replicas instead")
     if on_cpu:
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(settings.cpu_kv_cache_gib))
+        if settings.cpu_cores:
+            os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", settings.cpu_cores)
     dtype = settings.dtype if settings.dtype != "auto" else ("float32" if on_cpu else "bfloat16")
     fraction = settings.memory_fraction or (0.3 if on_cpu else 0.9)
     eager = settings.enforce_eager if settings.enforce_eager is not None else on_cpu
     return AsyncEngineArgs(
         model=str(model_dir), served_model_name=served_name, dtype=dtype, seed=settings.seed,
         max_model_len=settings.max_model_len or None, gpu_memory_utilization=fraction, enforce_eager=eager,
-        tensor_parallel_size=settings.tensor_parallel_size,
+        tensor_parallel_size=settings.tensor_parallel_size, enable_prefix_caching=settings.enable_prefix_caching,
+        max_num_batched_tokens=settings.max_num_batched_tokens or None,
         enable_lora=settings.enable_lora, max_lora_rank=settings.max_lora_rank, max_loras=2,
         # vLLM's own CPU cache holds at least every adapter our LRU holds, so it never drops one underneath.
         max_cpu_loras=max(2, settings.max_adapters) if settings.enable_lora else None,

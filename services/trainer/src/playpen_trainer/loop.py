@@ -149,8 +149,10 @@ class Trainer:
         # A warm start (--init-from) replaces the base weights once, at the start of a fresh run; after that the
         # run resumes from its own checkpoints like any other. The KL reference is where training started.
         # Only rank 0 reads them: the other ranks (perhaps on other nodes, without its data volume) load the base
-        # architecture and receive rank 0's weights.
-        start = (Path(settings.init_from) if settings.init_from and resumed_at is None and world.is_main
+        # architecture and receive rank 0's weights. A LoRA run's checkpoints hold only the adapter, so its base
+        # is the warm start on every start, resumed or not.
+        fresh = resumed_at is None or settings.lora
+        start = (Path(settings.init_from) if settings.init_from and fresh and world.is_main
                  else Path(settings.base_model))
         reference_dir = Path(settings.init_from or settings.base_model) if world.is_main else Path(settings.base_model)
         self.model = PolicyModel.load(start, lora=lora, device=device,

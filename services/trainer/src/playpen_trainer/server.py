@@ -103,7 +103,7 @@ async def serve(settings: TrainerSettings) -> None:
     configure_logging(settings.log_level, settings.log_format)
     metrics = TrainerMetrics()
     store = EpisodeStore(settings.data_dir / "episodes.db")
-    publisher = CheckpointPublisher(settings.data_dir, base_model=settings.base_model,
+    publisher = CheckpointPublisher(settings.data_dir, base_model=settings.adapter_base,
                                     config_hash=config_hash(settings), keep_last=settings.keep_last)
     publisher.bind(asyncio.get_running_loop())
     trainer = Trainer(settings, store, publisher)

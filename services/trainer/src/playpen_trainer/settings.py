@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from playpen_common.defaults import default_model_dir, grpc_port, metrics_port
@@ -23,7 +23,9 @@ class TrainerSettings(ServiceSettings):
                             description="HF model directory the policy starts from")
     init_from: str = Field("", description=("warm-start weights (a full HF model directory, e.g. an SFT checkpoint): "
                                             "a fresh run commits them as version 1 and uses them as the KL "
-                                            "reference; full fine-tuning only"))
+                                            "reference; with --lora they are the base the adapter trains over "
+                                            "(serve them as the policy's model) and version 1 is the untrained "
+                                            "adapter, which changes nothing"))
     algorithm: Literal["grpo"] = Field("grpo", description="online algorithm (SFT and DPO are offline commands)")
     learner: str = Field("", description="policy label whose turns are trained (empty: every model turn)")
 
@@ -66,9 +68,7 @@ class TrainerSettings(ServiceSettings):
     checkpoint_every: int = Field(1, ge=1, description="optimiser steps per committed checkpoint")
     keep_last: int = Field(3, ge=1, description="committed checkpoints kept besides the best")
 
-    @model_validator(mode="after")
-    def _init_from_needs_full_weights(self) -> TrainerSettings:
-        if self.init_from and self.lora:
-            raise ValueError("--init-from is for full fine-tuning; with --lora, serve the warm-start model and "
-                             "give it as --base-model")
-        return self
+    @property
+    def adapter_base(self) -> str:
+        """The full weights the committed checkpoints apply to: a LoRA adapter's base is the warm start."""
+        return self.init_from if self.lora and self.init_from else self.base_model

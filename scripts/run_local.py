@@ -81,9 +81,9 @@ RUN_KNOBS = ("recipe", "model", "policy", "games", "unseen_games", "eval_split",
              "demo_instances", "sft_steps", "sft_lr", "sft_batch_size", "group_size", "groups_per_step",
              "checkpoint_every", "lr", "kl_coef", "format_credit", "aborted_reward", "max_staleness",
              "temperature", "max_tokens", "teacher", "mode", "seed", "lora", "dpo_instances", "dpo_steps", "dpo_lr",
-             "dpo_beta")
+             "dpo_beta", "flat_groups")
 # GRPO's learning rate when --lr is not given: an adapter's few weights take larger steps than all of them.
-DEFAULT_LR = {True: 2e-5, False: 2e-6}
+DEFAULT_LR = {True: 5e-5, False: 2e-6}
 ADAPTERS_HELD = 4  # the one engine's LRU: the rollouts' current adapter and the versions being evaluated
 
 
@@ -120,10 +120,13 @@ class RunSettings(CommandSettings):
     groups_per_step: int = Field(1, ge=1, description="groups per optimiser step; a self-play round is one "
                                                       "step's groups, the games rotate")
     checkpoint_every: int = Field(1, ge=1, description="optimiser steps per checkpoint")
-    lr: float | None = Field(None, gt=0, description="GRPO learning rate (default: 2e-5 with LoRA, 2e-6 without)")
+    lr: float | None = Field(None, gt=0, description="GRPO learning rate (default: 5e-5 with LoRA, 2e-6 without)")
     kl_coef: float = Field(0.02, ge=0, description="weight of the KL term to the warm start")
     format_credit: float = Field(0.5, ge=0, description="shaping credit for well-formed turns (not in clemscore)")
     aborted_reward: float = Field(-0.5, description="game reward of an aborted episode")
+    flat_groups: Literal["drop", "train"] = Field(
+        "drop", description="groups whose rewards are all equal: drop (a step waits for groups with signal) or "
+                            "train (their tokens dilute the step)")
     max_staleness: int = Field(2, ge=0, description="episodes more than this many versions old are dropped")
     temperature: float = Field(1.0, ge=0, description="sampling temperature of self-play")
     max_tokens: int = Field(64, ge=1, description="tokens per reply in self-play")
@@ -530,7 +533,7 @@ class ClosedLoop:
                    "--group-size", str(config["group_size"]), "--groups-per-step", str(config["groups_per_step"]),
                    "--checkpoint-every", str(config["checkpoint_every"]), "--lr", str(self.grpo_lr),
                    "--kl-coef", str(config["kl_coef"]), "--format-credit", str(config["format_credit"]),
-                   "--aborted-reward", str(config["aborted_reward"]),
+                   "--aborted-reward", str(config["aborted_reward"]), "--flat-groups", config["flat_groups"],
                    "--max-staleness", str(config["max_staleness"]), "--seed", str(config["seed"]),
                    "--torch-threads", str(self.options.trainer_threads), "--keep-last", "3",
                    # Small micro-batches: the logits of 1k tokens over a 49k vocabulary are ~200 MB, and this

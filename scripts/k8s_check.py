@@ -197,6 +197,9 @@ def check_server(workload: dict, container: dict) -> list[str]:
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         if container.get(probe, {}).get("grpc", {}).get("port") != ports.get(probed):
             problems.append(f"{name}: {probe} must be a gRPC health probe on the {probed} port")
+    if ("token" in ports or prefix + "TOKEN_PORT" in env) and env.get(prefix + "TOKEN_PORT") != str(ports.get("token")):
+        problems.append(f"{name}: {prefix}TOKEN_PORT={env.get(prefix + 'TOKEN_PORT')} but container port token is "
+                        f"{ports.get('token')}")
     if "health" in ports and env.get(prefix + "HEALTH_PORT") != str(ports["health"]):
         problems.append(f"{name}: {prefix}HEALTH_PORT={env.get(prefix + 'HEALTH_PORT')} but container port health is "
                         f"{ports['health']}")

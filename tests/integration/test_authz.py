@@ -2,8 +2,8 @@
 call each other with their own certificates, and callers that are refused and change nothing.
 
 Identities are the certificates' common names (playpen-evaluator, playpen-gamemaster, ...), signed by a CA the
-test makes; a second CA signs a look-alike. Another policy serves TLS without client certificates and takes
-bearer tokens instead.
+test makes; a second CA signs a look-alike. Another policy also serves a token port (TLS without client
+certificates), where external callers name themselves with bearer tokens instead.
 """
 
 from __future__ import annotations
@@ -88,12 +88,13 @@ def evaluator(workdir: Path, ca: TestCA, certs, gamemaster, policy) -> Iterator[
 
 @pytest.fixture(scope="module")
 def token_policy(workdir: Path, ca: TestCA, certs) -> Iterator[launcher.Service]:
-    """TLS without client certificates: callers name themselves with a bearer token."""
+    """Mutual TLS on its gRPC port for the services, and a token port (server TLS only) where external callers
+    without a certificate name themselves with a bearer token."""
     tokens = workdir / "tokens"
     tokens.write_text(TOKENS)
     service = launcher.start("token-policy", [
-        "playpen-policy", "--backend", "scripted", *tls_flags(ca, certs["playpen-policy"], mutual=False),
-        "--authz-token-file", str(tokens), "--authz", f"{LOAD_WEIGHTS}=ops"], workdir)
+        "playpen-policy", "--backend", "scripted", *tls_flags(ca, certs["playpen-policy"]), "--token-port", "0",
+        "--authz-token-file", str(tokens), "--authz", f"{LOAD_WEIGHTS}=ops,playpen-evaluator"], workdir)
     yield service
     assert service.stop() == 0, service.log()[-3000:]
 
@@ -185,9 +186,13 @@ def test_only_ops_may_evaluate_or_roll_back(evaluator, policy, ca, certs, workdi
     assert policy_version(policy, ca, certs["playpen-gamemaster"]) == 5
 
 
-def test_bearer_tokens_name_external_callers(token_policy, ca, workdir) -> None:
+def test_bearer_tokens_name_external_callers(token_policy, ca, certs, workdir) -> None:
     ref = checkpoint(workdir / "checkpoints", 6)
-    with secure(token_policy.target, ca, None) as channel:
+    # The gRPC port stays mutual TLS: the services' own certificates, no way in without one.
+    assert policy_version(token_policy, ca, certs["playpen-gamemaster"]) == 0
+    assert status_code(lambda: policy_version(token_policy, ca, None)) == grpc.StatusCode.UNAVAILABLE
+    assert token_policy.token_port > 0
+    with secure(f"localhost:{token_policy.token_port}", ca, None) as channel:
         stub = policy_pb2_grpc.PolicyServiceStub(channel)
 
         def status(token: str | None) -> policy_pb2.GetStatusResponse:

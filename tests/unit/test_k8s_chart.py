@@ -608,6 +608,11 @@ def test_tls_values_give_every_component_a_certificate_probes_on_the_health_port
             continue
         ports = {p["name"]: p["containerPort"] for p in spec["ports"]}
         assert int(env["health_port"]) == ports["health"] and env["tls_client_ca_file"], name
+        # authz.tokenSecret: a token port (server TLS only) for external callers, behind the Service too.
+        assert int(env["token_port"]) == ports["token"] and env["authz_token_file"], name
+        service = find(objects, "Service", name)
+        assert {"name": "token", "port": ports["token"], "targetPort": "token", "protocol": "TCP"} \
+            in service["spec"]["ports"], name
         assert all(spec[probe]["grpc"]["port"] == ports["health"] for probe in PROBES), name
         rules[name] = Rules(json.loads(env["authz"])) if env.get("authz_enabled") == "true" else None
     load, submit = "/playpen.policy.v1.PolicyService/LoadWeights", "/playpen.trainer.v1.TrainerService/SubmitEpisodes"

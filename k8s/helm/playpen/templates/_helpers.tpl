@@ -142,6 +142,29 @@ ports:
     containerPort: {{ .ctx.Values.tls.healthPort }}
     protocol: TCP
   {{- end }}
+  {{- if include "playpen.tokenPort.enabled" .ctx }}
+  - name: token
+    containerPort: {{ .ctx.Values.tls.tokenPort }}
+    protocol: TCP
+  {{- end }}
+{{- end -}}
+
+{{/*
+"true" when every service also serves tls.tokenPort: TLS without client certificates, for external callers who
+name themselves with a bearer token from authz.tokenSecret. Call with the root context.
+*/}}
+{{- define "playpen.tokenPort.enabled" -}}
+{{- if and .Values.tls.enabled .Values.authz.enabled .Values.authz.tokenSecret }}true{{ end -}}
+{{- end -}}
+
+{{/* The token port of a Service's ports list, when enabled. Call with the root context. */}}
+{{- define "playpen.tokenServicePort" -}}
+{{- if include "playpen.tokenPort.enabled" . }}
+- name: token
+  port: {{ .Values.tls.tokenPort }}
+  targetPort: token
+  protocol: TCP
+{{- end }}
 {{- end -}}
 
 {{/*
@@ -492,6 +515,8 @@ a server also requires client certificates, serves the plaintext health port and
 {{- if $values.authz.tokenSecret }}
 - name: {{ .prefix }}AUTHZ_TOKEN_FILE
   value: /etc/playpen/authz/tokens
+- name: {{ .prefix }}TOKEN_PORT
+  value: {{ $values.tls.tokenPort | quote }}
 {{- end }}
 {{- end }}
 {{- end }}

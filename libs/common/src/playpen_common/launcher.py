@@ -35,6 +35,7 @@ class Service:
     metrics_port: int = -1
     # The plaintext health-only port (--health-port), if the service has one: how a TLS service is waited on.
     health_port: int = -1
+    token_port: int = -1
     _reader: threading.Thread | None = field(default=None, repr=False)
 
     @property
@@ -86,6 +87,7 @@ def start(name: str, command: list[str], workdir: Path, *, env: dict[str, str] |
                         continue
                     service.grpc_port, service.metrics_port = record["port"], record["metrics_port"]
                     service.health_port = record.get("health_port", -1)
+                    service.token_port = record.get("token_port", -1)
                     bound.set()
         bound.set()
 

@@ -85,6 +85,7 @@ class GrpcService:
         self.port = 0
         self.metrics_port = -1
         self.health_port = -1
+        self.token_port = -1
 
     def _observe(self, method: str, code: grpc.StatusCode, seconds: float) -> None:
         self._rpc_seconds.labels(method=method, code=code.name).observe(seconds)
@@ -126,6 +127,14 @@ class GrpcService:
             self.port = self.server.add_insecure_port(address)
         if self.port == 0:
             raise RuntimeError(f"cannot bind {address}")
+        if settings.token_port >= 0:
+            # The same services and interceptors, but no client certificate is asked for: the authz interceptor finds
+            # no certificate name, so every call needs a bearer token (UNAUTHENTICATED without one).
+            token_address = f"{settings.host}:{settings.token_port}"
+            self.token_port = self.server.add_secure_port(token_address, server_credentials(
+                settings.tls_cert_file, settings.tls_key_file, None))
+            if self.token_port == 0:
+                raise RuntimeError(f"cannot bind {token_address}")
         if settings.health_port >= 0:
             self._probe_server = grpc.aio.server(options=server_options(settings), maximum_concurrent_rpcs=64)
             health_pb2_grpc.add_HealthServicer_to_server(self.health, guarded(self._probe_server, DEFAULT_LIMITS))
@@ -139,7 +148,7 @@ class GrpcService:
         await self.set_serving(ready)
         self._write_port_file()
         log.info("serving", service=self.name, port=self.port, metrics_port=self.metrics_port,
-                 health_port=self.health_port, services=self._service_names, ready=ready,
+                 health_port=self.health_port, token_port=self.token_port, services=self._service_names, ready=ready,
                  tls="mutual" if settings.tls_client_ca_file else "server" if settings.tls_cert_file else "off",
                  authz=settings.authz_enabled)
         if settings.authz_token_file and settings.tls_cert_file is None:
@@ -153,7 +162,8 @@ class GrpcService:
         path = Path(path)
         temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         temporary.write_text(json.dumps({"grpc_port": self.port, "metrics_port": self.metrics_port,
-                                         "health_port": self.health_port, "pid": os.getpid()}))
+                                         "health_port": self.health_port, "token_port": self.token_port,
+                                         "pid": os.getpid()}))
         os.replace(temporary, path)
 
     def install_signal_handlers(self) -> None:

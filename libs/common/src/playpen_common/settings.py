@@ -94,6 +94,10 @@ class ServiceSettings(ClientSettings):
                     "everything else any authenticated caller")
     authz_token_file: Path | None = Field(
         None, description="bearer tokens of external callers, NAME:TOKEN per line; re-read when it changes")
+    token_port: int = Field(
+        -1, ge=-1, le=65535, description="a second gRPC port for external callers without a client certificate: "
+                                         "server TLS only, every call named by a bearer token (needs "
+                                         "tls_cert_file and authz_token_file); 0 picks a free one, -1 disables")
 
     @field_validator("authz", mode="before")
     @classmethod
@@ -128,6 +132,9 @@ class ServiceSettings(ClientSettings):
         if self.authz_enabled and self.tls_client_ca_file is None and self.authz_token_file is None:
             raise ValueError("--authz-enabled needs a way to name callers: --tls-client-ca-file (client certificates) "
                              "or --authz-token-file (bearer tokens)")
+        if self.token_port >= 0 and (self.tls_cert_file is None or self.authz_token_file is None):
+            raise ValueError("--token-port serves bearer-token callers over TLS: it needs --tls-cert-file, "
+                             "--tls-key-file and --authz-token-file (with --authz-enabled true)")
         return self
 
 

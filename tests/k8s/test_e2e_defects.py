@@ -61,8 +61,9 @@ def test_the_unplanted_chart_passes(tmp_path) -> None:
 
 
 def test_a_wrong_port_in_a_probe_fails_the_run(tmp_path) -> None:
-    chart = planted(tmp_path, "gamemaster-deployment.yaml", "startupProbe:\n            grpc: {port: {{ $gm.port }}}",
-                    "startupProbe:\n            grpc: {port: {{ add $gm.port 1 }}}")
+    probe = '{{ include "playpen.probePort" (dict "ctx" $ "service" $gm) }}'
+    chart = planted(tmp_path, "gamemaster-deployment.yaml", f"startupProbe:\n            grpc: {{port: {probe}}}",
+                    f"startupProbe:\n            grpc: {{port: {{{{ add ({probe[3:-3]}) 1 }}}}}}")
     code, summary, stderr = e2e(tmp_path, chart, "gamemaster")
     assert code == 1 and not summary["ok"] and summary["probes_passed"] == 0
     assert "playpen-gamemaster-0/gamemaster: startupProbe failed" in stderr

@@ -206,3 +206,21 @@ def fuzz_rpc(channel: grpc.Channel, rpc: Rpc, tally: Tally, *, examples: int, ra
         messages()
     if raw_examples:
         payloads()
+
+
+def fuzz_service(service, descriptor, *, examples: int, raw_examples: int, growth_limit: int,
+                 peak_limit: int) -> Tally:
+    """Fuzz every RPC of a running service (a launcher.Service); then it must still run and serve, its memory
+    grown by less than `growth_limit` bytes and its peak under `peak_limit`."""
+    from tests.reliability.support import MIB, rss_bytes, serving
+
+    tally = Tally()
+    before = rss_bytes(service.process.pid)
+    with grpc.insecure_channel(service.target, options=[("grpc.max_send_message_length", 64 * MIB)]) as channel:
+        for rpc in rpcs(descriptor):
+            fuzz_rpc(channel, rpc, tally, examples=examples, raw_examples=raw_examples)
+    assert service.process.poll() is None, service.log()[-3000:]
+    assert serving(service.target)
+    growth, peak = rss_bytes(service.process.pid) - before, rss_bytes(service.process.pid, peak=True)
+    assert growth < growth_limit and peak < peak_limit, (growth / MIB, peak / MIB)
+    return tally

@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import grpc
 import pytest
 
 from playpen.evaluator.v1 import evaluator_pb2
@@ -22,8 +21,9 @@ from playpen.gamemaster.v1 import gamemaster_pb2
 from playpen.policy.v1 import policy_pb2
 from playpen_common import launcher
 from tests.integration.conftest import TABOO_SCRIPT, write_script
-from tests.reliability.fuzzing import Tally, fuzz_rpc, rpcs
-from tests.reliability.support import MIB, rss_bytes, serving
+from tests.reliability import fuzzing
+from tests.reliability.fuzzing import Tally
+from tests.reliability.support import MIB
 
 pytestmark = pytest.mark.integration
 EXAMPLES, RAW_EXAMPLES = 40, 12
@@ -52,16 +52,8 @@ def stack(tmp_path_factory) -> Iterator[dict[str, launcher.Service]]:
 
 
 def fuzz_service(service: launcher.Service, descriptor) -> Tally:
-    tally = Tally()
-    before = rss_bytes(service.process.pid)
-    with grpc.insecure_channel(service.target, options=[("grpc.max_send_message_length", 64 * MIB)]) as channel:
-        for rpc in rpcs(descriptor):
-            fuzz_rpc(channel, rpc, tally, examples=EXAMPLES, raw_examples=RAW_EXAMPLES)
-    assert service.process.poll() is None, service.log()[-3000:]
-    assert serving(service.target)
-    growth, peak = rss_bytes(service.process.pid) - before, rss_bytes(service.process.pid, peak=True)
-    assert growth < GROWTH_LIMIT and peak < PEAK_LIMIT, (growth / MIB, peak / MIB)
-    return tally
+    return fuzzing.fuzz_service(service, descriptor, examples=EXAMPLES, raw_examples=RAW_EXAMPLES,
+                                growth_limit=GROWTH_LIMIT, peak_limit=PEAK_LIMIT)
 
 
 @pytest.mark.parametrize(("name", "descriptor"), [

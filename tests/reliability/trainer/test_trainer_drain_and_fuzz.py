@@ -11,8 +11,8 @@ import pytest
 
 from playpen.trainer.v1 import trainer_pb2, trainer_pb2_grpc
 from playpen_trainer.store import EpisodeStore
-from tests.reliability.fuzzing import Tally, fuzz_rpc, rpcs
-from tests.reliability.support import MIB, rss_bytes, serving, sigterm_drain
+from tests.reliability.fuzzing import fuzz_service
+from tests.reliability.support import MIB, sigterm_drain
 from tests.reliability.test_drain import assert_drained
 from tests.tiny_model import build_tiny_model
 from tests.trainer.trainer_process import start_trainer, synthetic_episode
@@ -62,17 +62,10 @@ def test_no_trainer_request_gets_a_server_fault(model, tmp_path) -> None:
     group of two), answers only client statuses; the trainer is alive and SERVING afterwards, its memory grew by
     less than 512 MiB (a training step on the tiny model included) and its peak stayed under 2 GiB."""
     trainer = start_trainer("fuzz", tmp_path, model, tmp_path / "data")
-    tally = Tally()
+    descriptor = trainer_pb2.DESCRIPTOR.services_by_name["TrainerService"]
     try:
-        before = rss_bytes(trainer.process.pid)
-        descriptor = trainer_pb2.DESCRIPTOR.services_by_name["TrainerService"]
-        with grpc.insecure_channel(trainer.target, options=[("grpc.max_send_message_length", 64 * MIB)]) as channel:
-            for rpc in rpcs(descriptor):
-                fuzz_rpc(channel, rpc, tally, examples=EXAMPLES, raw_examples=RAW_EXAMPLES)
-        assert trainer.process.poll() is None, trainer.log()[-3000:]
-        assert serving(trainer.target)
-        growth, peak = rss_bytes(trainer.process.pid) - before, rss_bytes(trainer.process.pid, peak=True)
-        assert growth < 512 * MIB and peak < 2048 * MIB, (growth / MIB, peak / MIB)
+        tally = fuzz_service(trainer, descriptor, examples=EXAMPLES, raw_examples=RAW_EXAMPLES,
+                             growth_limit=512 * MIB, peak_limit=2048 * MIB)
     finally:
         trainer.stop()
     assert tally.rpcs == {f"TrainerService.{method.name}" for method in descriptor.methods}

@@ -26,6 +26,19 @@ def _read(path: Path, what: str) -> bytes:
         raise ValueError(f"cannot read the {what} {path}: {error.strerror}") from None
 
 
+def _stamp(paths) -> tuple:
+    """(modification time, size, inode) of each file: changes when a file is rewritten or swapped; () while one
+    is missing."""
+    stamps = []
+    for path in paths:
+        try:
+            status = os.stat(path)
+        except OSError:
+            return ()
+        stamps.append((status.st_mtime_ns, status.st_size, status.st_ino))
+    return tuple(stamps)
+
+
 @dataclass(frozen=True)
 class ClientTls:
     """How this process's outgoing channels speak TLS: the CA that signs the servers it calls, and its own
@@ -44,16 +57,7 @@ class ClientTls:
 
     def stamp(self) -> tuple:
         """Identifies the files' current contents (modification time, size, inode); () while one is missing."""
-        stamps = []
-        for path in (self.ca_file, self.cert_file, self.key_file):
-            if path is None:
-                continue
-            try:
-                status = os.stat(path)
-            except OSError:
-                return ()
-            stamps.append((status.st_mtime_ns, status.st_size, status.st_ino))
-        return tuple(stamps)
+        return _stamp(path for path in (self.ca_file, self.cert_file, self.key_file) if path is not None)
 
     def options(self, server_name: str = "") -> list[tuple[str, str]]:
         """Channel options: the override of the name checked in the server's certificate, if any."""
@@ -71,14 +75,7 @@ class _ReloadingFiles:
         self.initial = self._configuration()
 
     def _stamps(self) -> tuple:
-        stamps = []
-        for path in self._paths:
-            try:
-                status = os.stat(path)
-            except OSError:
-                return ()
-            stamps.append((status.st_mtime_ns, status.st_size, status.st_ino))
-        return tuple(stamps)
+        return _stamp(self._paths)
 
     def _configuration(self) -> grpc.ServerCertificateConfiguration:
         chain, key = _read(self._paths[0], "TLS certificate"), _read(self._paths[1], "TLS key")

@@ -15,6 +15,7 @@ time, for the chart's model.source=image).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -30,15 +31,19 @@ from playpen_common.settings import CommandSettings, parse_command_line
 
 REPO = Path(__file__).resolve().parents[1]
 BASE = "docker.io/library/python:3.11-slim"
-# name -> (Dockerfile, context, extra build args); the model image is built from the policy image.
+# name -> (Dockerfile, context, extra build args, disk space its build needs at its peak in GB); the model image
+# is built from the policy image. The peak, measured with Podman 4.3 on the CPU builds: the build stage, the final
+# image, and the copy of the biggest layer that Podman stages in its temporary folder while committing it.
 IMAGES = {
-    "gamemaster": ("services/gamemaster/Dockerfile", ".", {}),
-    "evaluator": ("services/evaluator/Dockerfile", ".", {}),
-    "selfplay": ("services/selfplay/Dockerfile", ".", {}),
-    "trainer": ("services/trainer/Dockerfile", ".", {"TORCH_VARIANT": "cpu"}),
-    "policy": ("services/policy/Dockerfile", ".", {"POLICY_EXTRA": "cpu"}),
-    "model-smollm2": ("k8s/images/model/Dockerfile", "k8s/images/model", {}),
+    "gamemaster": ("services/gamemaster/Dockerfile", ".", {}, 2),
+    "evaluator": ("services/evaluator/Dockerfile", ".", {}, 2),
+    "selfplay": ("services/selfplay/Dockerfile", ".", {}, 2),
+    "trainer": ("services/trainer/Dockerfile", ".", {"TORCH_VARIANT": "cpu"}, 6),
+    "policy": ("services/policy/Dockerfile", ".", {"POLICY_EXTRA": "cpu"}, 14),
+    "model-smollm2": ("k8s/images/model/Dockerfile", "k8s/images/model", {}, 3),
 }
+# The label every stage of the Dockerfiles carries: what `prune` removes is untagged and carries it.
+PROJECT_LABEL = "org.playpen.project=playpen"
 STANDIN_PACKAGES = "python3.11,python3.11-dev,python3-venv,python3-pip,ca-certificates,passwd"
 # What python:3.11-slim offers that the images rely on: `python` on PATH, pip installing system-wide, and Python's
 # headers (torch's inductor compiles C++ kernels against them; vLLM on CPU does so when it samples).
@@ -73,6 +78,11 @@ class ImageSettings(CommandSettings):
                                 description="folder of wheels (torch's CPU build) for the builds (default: pip's "
                                             "find-links)")
     pull_timeout_s: float = Field(60.0, gt=0, description="how long a pull of the base image may try, seconds")
+    prune: bool = Field(True, description="after each image, remove the project's untagged images (its finished "
+                                          "build stages, the version the new build replaced); false keeps them as "
+                                          "build cache, which makes rebuilds faster and fills the disk")
+    check_disk: bool = Field(True, description="before each image, check that its build has the disk space it "
+                                               "needs at its peak, and stop with a clear message if not")
 
 
 def chart_version() -> str:
@@ -115,8 +125,45 @@ def ensure_base(settings: ImageSettings) -> str:
     return "Debian stand-in built"
 
 
+def storage_folders(engine: str) -> list[Path]:
+    """Where a build writes: the engine's image store and the folder it stages layers in while committing them
+    (Podman: $TMPDIR, else /var/tmp)."""
+    found = run([engine, "info", "--format", "{{.Store.GraphRoot}}"], capture_output=True, text=True)
+    folders = [Path(found.stdout.strip())] if found.returncode == 0 and found.stdout.strip() else []
+    return [*folders, Path(os.environ.get("TMPDIR") or "/var/tmp")]
+
+
+def free_gb(folder: Path) -> float:
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return shutil.disk_usage(folder).free / 1e9
+
+
+def check_disk(settings: ImageSettings, name: str) -> None:
+    needed = IMAGES[name][3]
+    for folder in storage_folders(settings.engine):
+        free = free_gb(folder)
+        if free < needed:
+            raise SystemExit(
+                f"make images: building playpen-{name} needs about {needed} GB free in {folder}, which has "
+                f"{free:.1f} GB. Free space first (`{settings.engine} system df` shows what images use; "
+                f"`{settings.engine} image prune --filter label={PROJECT_LABEL}` removes this project's untagged "
+                f"ones), or pass --check-disk false to try anyway.")
+
+
+def prune(settings: ImageSettings) -> float:
+    """Remove the project's untagged images; returns the GB freed in the image store."""
+    folders = storage_folders(settings.engine)[:1]
+    before = free_gb(folders[0]) if folders else 0.0
+    pruned = run([settings.engine, "image", "prune", "--force", "--filter", f"label={PROJECT_LABEL}"],
+                 capture_output=True, text=True)
+    if pruned.returncode != 0:
+        print(f"warning: {settings.engine} image prune failed: {pruned.stderr.strip()[-500:]}", flush=True)
+    return (free_gb(folders[0]) - before) if folders else 0.0
+
+
 def build(settings: ImageSettings, name: str, tag: str) -> float:
-    dockerfile, context, build_args = IMAGES[name]
+    dockerfile, context, build_args, _ = IMAGES[name]
     # docker format: OCI images ignore SHELL, and the Dockerfiles run their RUN lines with bash -o pipefail.
     command = [settings.engine, "build", "--pull=never", "--format", "docker", "-f", str(REPO / dockerfile),
                "-t", f"playpen-{name}:{tag}"]
@@ -138,7 +185,10 @@ def build(settings: ImageSettings, name: str, tag: str) -> float:
     with open(log, "w") as sink:
         result = run([*command, str(REPO / context)], stdout=sink, stderr=subprocess.STDOUT, cwd=REPO)
     if result.returncode != 0:
-        raise SystemExit(f"building playpen-{name} failed; see {log}:\n" + log.read_text()[-3000:])
+        output = log.read_text()
+        cause = (" (out of disk space: see `make images --help` for --prune and --check-disk)"
+                 if "no space left on device" in output else "")
+        raise SystemExit(f"building playpen-{name} failed{cause}; see {log}:\n" + output[-3000:])
     return time.monotonic() - started
 
 
@@ -159,10 +209,13 @@ def main(argv: list[str] | None = None) -> int:
     wanted = [name for name in IMAGES if not settings.only or name in settings.only]
     rows = []
     for name in wanted:
+        if settings.check_disk:
+            check_disk(settings, name)
         seconds = build(settings, name, tag)
         image = f"playpen-{name}:{tag}"
         rows.append({"image": image, "size_mb": round(size_mb(settings.engine, image)), "build_s": round(seconds)})
-        print(f"built playpen-{name}:{tag} in {seconds:.0f} s", flush=True)
+        freed = f"; removed untagged images, {prune(settings):.1f} GB freed" if settings.prune else ""
+        print(f"built playpen-{name}:{tag} in {seconds:.0f} s{freed}", flush=True)
     print(f"\n{'image':<36} {'size':>9} {'build':>7}")
     for row in rows:
         print(f"{row['image']:<36} {row['size_mb']:>6} MB {row['build_s']:>5} s")

@@ -254,6 +254,14 @@ def test_flat_groups_are_dropped_and_a_step_waits_for_groups_with_signal(model, 
     trained = [line for line in lines if line["episodes"]]
     assert len(trained) == 1 and trained[0]["groups_per_game"] == {"taboo": {"signal": 2, "flat": 0}}
     assert '"flat_groups": {"taboo": 1}' in trainer.log()  # the set-aside groups are logged, not steps.jsonl
+    # groups.jsonl: every group once — the flat ones set aside (no step), the two with signal when step 1 took them.
+    judged = [json.loads(line) for line in (data / "groups.jsonl").read_text().splitlines()]
+    assert sorted((g["instance_id"], g["step"], g["set_aside"], g["signal"]) for g in judged) == [
+        ("t/f0", None, True, False), ("t/f1", None, True, False), ("t/s0", 1, False, True), ("t/t0", 1, False, True)]
+    flat = next(g for g in judged if g["instance_id"] == "t/f0")
+    assert flat["advantages"] == [0.0, 0.0] and len(set(flat["game_rewards"])) == 1 and flat["game"] == "taboo"
+    signal = next(g for g in judged if g["instance_id"] == "t/s0")
+    assert signal["advantages"][0] == -signal["advantages"][1] != 0 and signal["aborted"] == [False, False]
 
 
 def test_flat_groups_are_trained_by_default(model, tmp_path) -> None:
@@ -268,6 +276,8 @@ def test_flat_groups_are_trained_by_default(model, tmp_path) -> None:
         assert trainer.stop() == 0
     (line,) = [json.loads(line) for line in (data / "steps.jsonl").read_text().splitlines()]
     assert line["groups_per_game"] == {"taboo": {"signal": 0, "flat": 1}}
+    (judged,) = [json.loads(line) for line in (data / "groups.jsonl").read_text().splitlines()]
+    assert (judged["step"], judged["set_aside"], judged["signal"], judged["advantages"]) == (1, False, False, [0, 0])
 
 
 def test_a_lora_warm_start_is_the_adapters_base_and_version_1_is_the_untrained_adapter(model, tmp_path) -> None:

@@ -75,7 +75,7 @@ def _verdict_table(verdict: Verdict) -> list[str]:
 
 def render_markdown(verdict: Verdict, tables: dict[int, dict[str, Any]], games: dict[str, list[str]],
               points: Sequence[EvalPoint], steps: Sequence[TrainStep], transcript_files: list[str],
-              recipes: Sequence[str] = ()) -> str:
+              recipes: Sequence[str] = (), signal: Sequence[str] = ()) -> str:
     versions = {"baseline": verdict.baseline_version, "latest": verdict.latest_version, "best": verdict.best_version}
     lines = ["# Run report", "", "## Verdict", ""]
     lines += [f"- {sentence}" for sentence in verdict.sentences]
@@ -96,6 +96,9 @@ def render_markdown(verdict: Verdict, tables: dict[int, dict[str, Any]], games: 
     if recipes:
         lines += ["", *recipes]
     lines += ["", "## Learning curves", "", f"{len(steps)} training steps.", "", "![reward](reward.png)",
-              "![played](played.png)", "![clemscore](clemscore.png)", "", "## Sample transcripts", ""]
+              "![played](played.png)", "![clemscore](clemscore.png)", ""]
+    if signal:
+        lines += [*signal, ""]
+    lines += ["## Sample transcripts", ""]
     lines += [f"- [{name}](transcripts/{name})" for name in transcript_files] or ["None recorded."]
     return "\n".join(lines) + "\n"

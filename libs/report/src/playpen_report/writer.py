@@ -27,6 +27,7 @@ from playpen_report.records import (
     Verdict,
     VerdictEntry,
 )
+from playpen_report.signal import JudgedGroup, signal_data, signal_section, summarise_signal
 from playpen_report.statscore import statscore_sentence
 from playpen_report.tables import group_games, version_table
 from playpen_report.verdict import compare_training, compare_versions
@@ -37,13 +38,14 @@ def write_report(directory: str | Path, *, evals: Sequence[EvalEpisode], points:
                  steps: Sequence[TrainStep], transcripts: Sequence[Transcript], config: dict[str, Any],
                  baseline_version: int, seed: int = 0, resamples: int = 2000,
                  stage_version: int | None = None, stage_name: str = "the last stage", recipe: str | None = None,
-                 run_name: str = "", other_recipes: Sequence[RecipeResult] = ()) -> Verdict:
+                 run_name: str = "", other_recipes: Sequence[RecipeResult] = (),
+                 groups: Sequence[JudgedGroup] = ()) -> Verdict:
     """Write the report; returns the verdict (baseline → latest).
 
     `stage_version`: where the last training stage started (e.g. the warm start GRPO began from). When given,
     the verdict also says what changed from it to the latest version — what that stage alone did.
     `recipe`: the run's recipe; its summary is written to recipe.json, and `other_recipes` (other runs' recipe.json)
-    are put beside it in the report (recipes.py)."""
+    are put beside it in the report (recipes.py). `groups`: the groups GRPO judged (signal.py), summarised per game."""
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     # Versions are committed in training order; steps are not comparable across stages (an SFT warm start
@@ -92,10 +94,12 @@ def write_report(directory: str | Path, *, evals: Sequence[EvalEpisode], points:
         verdict_data["since_stage"] = {"stage": stage_name, "from_version": stage_version,
                                        **_verdict_data(stage_verdict, resamples, seed)}
     _write_json(out / "verdict.json", verdict_data)
+    signal = summarise_signal(groups)
     _write_json(out / "results.json", {
         "baseline_version": baseline_version, "latest_version": latest, "best_version": best,
         "games": games, "versions": _versions_data(points, tables, labels), "verdict": verdict_data,
-        "training_steps": [asdict(s) for s in sorted(steps, key=lambda s: s.step)]})
+        "training_steps": [asdict(s) for s in sorted(steps, key=lambda s: s.step)],
+        "training_signal": signal_data(signal)})
     recipes: list[str] = []
     if recipe is not None:
         evaluated = sorted({f"{e.group}/{e.game}/{e.instance_id}" for e in by_version.get(baseline_version, [])})
@@ -105,7 +109,7 @@ def write_report(directory: str | Path, *, evals: Sequence[EvalEpisode], points:
         write_recipe(out / RECIPE_FILE, own)
         recipes = recipes_section(own, other_recipes)
     (out / "report.md").write_text(render_markdown(verdict, tables, games, points, steps, transcript_files,
-                                                   recipes))
+                                                   recipes, signal_section(signal)))
     return verdict
 
 

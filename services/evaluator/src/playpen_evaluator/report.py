@@ -49,6 +49,7 @@ def write_run_report(store_path: Path, out: Path, *, split: str, steps_path: Pat
     from playpen_report import Transcript, write_report
     from playpen_report.inputs import from_results, read_steps, render_transcript
     from playpen_report.recipes import read_recipe
+    from playpen_report.signal import read_groups
 
     if not store_path.is_file():
         raise FileNotFoundError(f"no result store at {store_path}")
@@ -72,7 +73,9 @@ def write_run_report(store_path: Path, out: Path, *, split: str, steps_path: Pat
                         resamples=resamples, stage_name=stage_name,
                         stage_version=next((r.version for r in results if r.label == stage_label), None),
                         recipe=recipe, run_name=out.parent.name if recipe else "",
-                        other_recipes=[read_recipe(path) for path in compare or []])
+                        other_recipes=[read_recipe(path) for path in compare or []],
+                        # The trainer writes groups.jsonl beside steps.jsonl.
+                        groups=read_groups(steps_path.parent / "groups.jsonl") if steps_path else [])
 
 
 def main(argv: list[str]) -> int:

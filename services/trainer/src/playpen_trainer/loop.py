@@ -31,6 +31,9 @@ from playpen_trainer.store import EpisodeStore
 log = structlog.get_logger("playpen.trainer.loop")
 
 STEPS_LOG = "steps.jsonl"
+# One line per group the trainer judged: its game and instance, each episode's game reward, shaping, abort and
+# advantage, and whether it was trained or set aside (why GRPO found signal where it did; make run's report reads it).
+GROUPS_LOG = "groups.jsonl"
 TRAINING_FIELDS = ("base_model", "init_from", "algorithm", "learner", "lora", "lora_rank", "lora_alpha",
                    "lora_targets", "lr", "weight_decay", "max_grad_norm", "group_size", "groups_per_step",
                    "max_staleness", "clip_low", "clip_high", "kl_coef", "aborted_reward", "format_credit", "seed",
@@ -76,6 +79,8 @@ class StepReport:
     well_formed: list[bool] = field(default_factory=list)  # per learner turn
     #: game -> [groups whose rewards differ (a gradient), groups whose rewards are all equal (none)]
     groups: dict[str, list[int]] = field(default_factory=dict)
+    #: one record per group judged in this call (GROUPS_LOG)
+    group_log: list[dict] = field(default_factory=list)
     stats: object | None = None
     seconds: float = 0.0  # wall time of the step: preparing, the update, recording (not the checkpoint)
 
@@ -214,6 +219,14 @@ class Trainer:
             advantages = group_advantages([r.total for r in rewards])
             flat = not any(advantages)
             report.groups.setdefault(usable[0][0].game, [0, 0])[int(flat)] += 1
+            report.group_log.append({
+                "game": usable[0][0].game, "instance_id": usable[0][0].instance_id, "signal": not flat,
+                "set_aside": flat and self.settings.flat_groups == "drop",
+                "game_rewards": [round(r.game, 4) for r in rewards],
+                "shaping": [round(r.shaping, 4) for r in rewards],
+                "aborted": [bool(episode.scores.aborted) for episode, _ in usable],
+                "advantages": [round(a, 4) for a in advantages],
+                "versions": [oldest_version(samples) for _, samples in usable]})
             if flat and self.settings.flat_groups == "drop":
                 dropped.update({episode.episode_id: "no signal" for episode, _ in usable})
                 continue
@@ -251,6 +264,8 @@ class Trainer:
             report.groups = {game: [0, counts[1]] for game, counts in report.groups.items() if counts[1]}
             log.info("episodes set aside", step=self.step, reasons=report.dropped,
                      flat_groups={game: counts[1] for game, counts in report.groups.items()})
+            # Groups with signal that wait are logged when a step trains them.
+            self._log_groups([record for record in report.group_log if record["set_aside"]], step=None)
             return report
         if samples:
             report.stats = self._update(shard_groups(samples, self.world.size))
@@ -263,6 +278,7 @@ class Trainer:
         report.seconds = time.monotonic() - began
         self._recent_rewards.extend(r for values in report.rewards.values() for r in values)
         self._log_step(report)
+        self._log_groups(report.group_log, step=self.step)
         if self.step % self.settings.checkpoint_every == 0:
             self.checkpoint()
         return report
@@ -314,6 +330,16 @@ class Trainer:
         line = json.dumps(finite(report.summary()), allow_nan=False)
         with open(self.settings.data_dir / STEPS_LOG, "a", encoding="utf-8") as log_file:
             log_file.write(line + "\n")
+
+    def _log_groups(self, records: list[dict], step: int | None) -> None:
+        """Append judged groups to <data_dir>/groups.jsonl with the step that trained them (null for a group set
+        aside). After a crash, groups of a lost step are judged and logged again."""
+        if not records:
+            return
+        with open(self.settings.data_dir / GROUPS_LOG, "a", encoding="utf-8") as log_file:
+            for record in records:
+                line = {"step": None if record["set_aside"] else step, **record, "time": round(time.time(), 3)}
+                log_file.write(json.dumps(line) + "\n")
 
     # ------------------------------------------------------------------------------------------ checkpoints
 

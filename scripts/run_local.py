@@ -10,14 +10,17 @@ grpo:
    reply formats; the untrained model aborts every episode and GRPO alone would see no reward differences.
 4. **GRPO** — the trainer starts from the warm start (committed as version 1); a rollout policy follows the
    trainer; `playpen-selfplay` streams groups of self-play (teacher-play where configured) episodes to it,
-   asynchronously by default; the evaluator follows the checkpoints and gates promotion. With LoRA (the
-   default) the merged warm start is the base and GRPO trains an adapter over it (version 1 is the untrained
-   adapter, i.e. the warm start): ONE vLLM engine serves the rollouts and, pinning the version it evaluates on
-   every request, the evaluations. With --no-lora the trainer updates all weights and, as one engine serves one
-   full version, the evaluator has its own engine.
-5. **final evaluation and report** — the newest checkpoint is evaluated, and <run-dir>/report/ gets the
-   clemscore table (baseline vs latest vs best; seen vs unseen), learning curves, sample transcripts, the
-   configuration and the verdict with bootstrap confidence intervals.
+   asynchronously by default. With LoRA (the default) the merged warm start is the base and GRPO trains an
+   adapter over it (version 1 is the untrained adapter, i.e. the warm start) on ONE vLLM engine. The engine
+   plays only rollouts: an evaluation of every checkpoint as it commits (--eval-during-grpo) shares it, and in
+   the 12-minute default it took the engine's time for one evaluation and left GRPO 2 steps. With
+   --eval-during-grpo the evaluator follows the checkpoints and gates promotion, pinning the version it
+   evaluates on every request of the same engine (with --no-lora, on an engine of its own: one engine serves
+   one full version).
+5. **final evaluation and report** — the warm start (when GRPO's evaluations did not) and the newest checkpoint
+   are evaluated, each on an engine with every core but one, and <run-dir>/report/ gets the clemscore table
+   (baseline vs latest vs best; seen vs unseen), learning curves, where GRPO found signal, sample transcripts,
+   the configuration and the verdict with bootstrap confidence intervals.
 
 Other recipes (`--recipe`), each in its own run folder (runs/<recipe>), so that they can be compared:
 - **sft**: phases 1–3 and 5: the warm start is the final model (raise --sft-steps to give SFT more of the
@@ -81,7 +84,7 @@ RUN_KNOBS = ("recipe", "model", "policy", "games", "unseen_games", "eval_split",
              "demo_instances", "sft_steps", "sft_lr", "sft_batch_size", "group_size", "groups_per_step",
              "checkpoint_every", "lr", "kl_coef", "format_credit", "aborted_reward", "max_staleness",
              "temperature", "max_tokens", "teacher", "mode", "seed", "lora", "dpo_instances", "dpo_steps", "dpo_lr",
-             "dpo_beta", "flat_groups")
+             "dpo_beta", "flat_groups", "eval_during_grpo")
 # GRPO's learning rate when --lr is not given: an adapter's few weights take larger steps than all of them.
 DEFAULT_LR = {True: 5e-5, False: 2e-6}
 ADAPTERS_HELD = 4  # the one engine's LRU: the rollouts' current adapter and the versions being evaluated
@@ -134,6 +137,10 @@ class RunSettings(CommandSettings):
         None, description="teacher-play: a builtin player holds a role during GRPO, GAME:ROLE=PLAYER; repeatable "
                           "(default: DEFAULT_TEACHERS)")
     mode: Literal["async", "sync"] = Field("async", description="self-play schedule")
+    eval_during_grpo: CliImplicitFlag[bool] = Field(
+        False, description="the evaluator follows GRPO's checkpoints while it trains (a curve, and promotion "
+                           "gating) on the rollouts' engine (LoRA) or an engine of its own; off: the engine plays "
+                           "only rollouts, and the warm start and the final version are evaluated after GRPO")
     seed: int = Field(0, ge=0, description="seed of instances, sampling and training")
     lora: CliImplicitFlag[bool] = Field(
         True, description="GRPO trains a LoRA adapter over the merged warm start (full SFT), and one engine serves "
@@ -561,13 +568,19 @@ class ClosedLoop:
         print(f"== GRPO: {config['mode']} self-play for {config['minutes']:g} minutes")
         trainer = self.services.start("trainer", self.trainer_command(),
                                       env={"OMP_NUM_THREADS": str(self.options.trainer_threads)}, timeout=600)
+        evaluator = None
         if self.one_engine:
-            # One engine: it follows the trainer's adapters for the rollouts, and the evaluator pins the version it
-            # evaluates on each request. The trainer's threads keep their cores; the engine gets the others.
+            # One engine: it follows the trainer's adapters for the rollouts (and with eval_during_grpo the
+            # evaluator pins the version it evaluates on each request). The trainer's threads keep their cores;
+            # the engine gets the others.
             rollout = self.start_policy("rollout-policy", "--follow-trainer", trainer.target,
                                         model=self.adapter_base, cores=engine_cores(self.options.trainer_threads),
                                         adapters_from=self.paths.trainer / "checkpoints")
-            evaluator = self.start_evaluator(rollout, follow=trainer.target, pin=True)
+            if config["eval_during_grpo"]:
+                evaluator = self.start_evaluator(rollout, follow=trainer.target, pin=True)
+        elif not config["eval_during_grpo"]:
+            rollout = self.start_policy("rollout-policy", "--follow-trainer", trainer.target,
+                                        cores=engine_cores(self.options.trainer_threads), kv_cache_gib=1)
         else:
             # Full weights: one version per engine, so the evaluator loads each version into its own engine.
             rollout = self.start_policy("rollout-policy", "--follow-trainer", trainer.target,
@@ -605,18 +618,19 @@ class ClosedLoop:
             self.services.stop(name)
         self.state.finish("grpo")
 
-    def _watch_training(self, process: subprocess.Popen, trainer: launcher.Service, evaluator: launcher.Service,
-                        budget: float) -> None:
+    def _watch_training(self, process: subprocess.Popen, trainer: launcher.Service,
+                        evaluator: launcher.Service | None, budget: float) -> None:
         bars = {"time": tqdm(desc="GRPO time", total=round(budget), unit="s", position=0, dynamic_ncols=True),
                 "episodes": tqdm(desc="episodes", unit="ep", position=1, dynamic_ncols=True),
-                "steps": tqdm(desc="trainer steps", unit="step", position=2, dynamic_ncols=True),
-                "evals": tqdm(desc="evaluations", unit="ckpt", position=3, dynamic_ncols=True)}
+                "steps": tqdm(desc="trainer steps", unit="step", position=2, dynamic_ncols=True)}
+        if evaluator is not None:
+            bars["evals"] = tqdm(desc="evaluations", unit="ckpt", position=3, dynamic_ncols=True)
         started = time.monotonic()
         try:
             with grpc.insecure_channel(trainer.target) as t_channel, \
-                    grpc.insecure_channel(evaluator.target) as e_channel:
+                    grpc.insecure_channel(evaluator.target if evaluator else trainer.target) as e_channel:
                 trainer_stub = trainer_pb2_grpc.TrainerServiceStub(t_channel)
-                evaluator_stub = evaluator_pb2_grpc.EvaluatorServiceStub(e_channel)
+                evaluator_stub = evaluator_pb2_grpc.EvaluatorServiceStub(e_channel) if evaluator else None
                 asked_to_stop = False
                 while process.poll() is None:
                     time.sleep(2)
@@ -630,7 +644,7 @@ class ClosedLoop:
                     try:
                         status = trainer_stub.GetStatus(trainer_pb2.GetStatusRequest(), timeout=10)
                         results = evaluator_stub.ListResults(evaluator_pb2.ListResultsRequest(
-                            split=self.config["eval_split"]), timeout=10)
+                            split=self.config["eval_split"]), timeout=10) if evaluator_stub else None
                     except grpc.RpcError:
                         continue
                     bars["episodes"].n = status.episodes_stored
@@ -638,8 +652,9 @@ class ClosedLoop:
                                                      f"waiting {status.episodes_buffered}")
                     bars["steps"].n = status.step
                     bars["steps"].set_postfix_str(f"version {status.latest_version}")
-                    bars["evals"].n = len(results.results)
-                    if results.results:
+                    if results is not None:
+                        bars["evals"].n = len(results.results)
+                    if results is not None and results.results:
                         newest = max(results.results, key=lambda r: r.version)
                         bars["evals"].set_postfix_str(f"v{newest.version} seen clemscore "
                                                       f"{group_clemscore(newest, 'seen'):.1f}, "

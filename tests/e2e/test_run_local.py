@@ -73,6 +73,9 @@ def test_make_run_goes_through_every_phase_and_writes_the_report(tmp_path: Path,
     with open(run_dir / "logs" / "trainer.log") as log:
         assert '"warm-start"' in log.read()
     assert list((report / "transcripts").glob("*.txt"))
+    # Every group GRPO judged is in groups.jsonl, and the report says per game where it found signal.
+    assert (run_dir / "trainer" / "groups.jsonl").read_text().strip()
+    assert "## Where GRPO found signal" in text and results["training_signal"]
     # Expert demonstrations were played and learned from.
     demos = [json.loads(line) for line in (run_dir / "demonstrations" / "episodes.jsonl").read_text().splitlines()]
     assert {d["game"] for d in demos} == {"taboo", "wordle", "referencegame"}

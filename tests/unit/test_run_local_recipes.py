@@ -85,9 +85,34 @@ def test_the_run_goes_through_its_recipes_phases_in_order_and_resumes(run_local,
     assert saved["recipe"] == "dpo" and saved["dpo_steps"] == 24
 
 
+def start_grpo(run_local, closed, monkeypatch) -> Started:
+    """phase_grpo up to where self-play would start: the services it started are what matter."""
+    started = Started()
+    monkeypatch.setattr(closed.services, "start", started)
+    monkeypatch.setattr(closed, "_resolve_games", lambda: None)
+    closed.config.update(games=["taboo"], unseen_games=[])
+    monkeypatch.setattr(run_local.subprocess, "Popen", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):
+        closed.phase_grpo()
+    return started
+
+
+def test_by_default_the_one_engine_plays_only_rollouts_during_grpo(run_local, tmp_path, monkeypatch) -> None:
+    """No evaluator during GRPO: an evaluation sharing the one engine took the 12-minute phase's engine time
+    (2 steps); the warm start and the final version are evaluated after it."""
+    for flags in ((), ("--no-lora",)):
+        closed = loop(run_local, tmp_path / "-".join(flags or ("lora",)), *flags)
+        committed(closed.paths.warm_start, 1)
+        started = start_grpo(run_local, closed, monkeypatch)
+        assert [name for name, _ in started.calls if name != "gamemaster"] == ["trainer", "rollout-policy"]
+        cores = sorted(os.sched_getaffinity(0))
+        assert flag(started.command("rollout-policy"), "--cpu-cores") == ",".join(map(str, cores[2:] or cores[-1:]))
+        assert closed.config["eval_during_grpo"] is False
+
+
 def test_lora_grpo_serves_rollouts_and_evaluations_from_one_engine_over_the_warm_start(run_local, tmp_path,
                                                                                         monkeypatch) -> None:
-    closed = loop(run_local, tmp_path, "--trainer-threads", "1")
+    closed = loop(run_local, tmp_path, "--trainer-threads", "1", "--eval-during-grpo")
     warm = committed(closed.paths.warm_start, 1)
     started = Started()
     monkeypatch.setattr(closed.services, "start", started)
@@ -113,7 +138,7 @@ def test_lora_grpo_serves_rollouts_and_evaluations_from_one_engine_over_the_warm
 
 
 def test_without_lora_the_evaluator_keeps_its_own_engine_as_today(run_local, tmp_path, monkeypatch) -> None:
-    closed = loop(run_local, tmp_path, "--no-lora")
+    closed = loop(run_local, tmp_path, "--no-lora", "--eval-during-grpo")
     committed(closed.paths.warm_start, 1)
     started = Started()
     monkeypatch.setattr(closed.services, "start", started)

@@ -84,7 +84,7 @@ RUN_KNOBS = ("recipe", "model", "policy", "games", "unseen_games", "eval_split",
              "demo_instances", "sft_steps", "sft_lr", "sft_batch_size", "group_size", "groups_per_step",
              "checkpoint_every", "lr", "kl_coef", "format_credit", "aborted_reward", "max_staleness",
              "temperature", "max_tokens", "teacher", "mode", "seed", "lora", "dpo_instances", "dpo_steps", "dpo_lr",
-             "dpo_beta", "flat_groups", "eval_during_grpo")
+             "dpo_beta", "flat_groups", "eval_during_grpo", "curriculum")
 # GRPO's learning rate when --lr is not given: an adapter's few weights take larger steps than all of them.
 DEFAULT_LR = {True: 5e-5, False: 2e-6}
 ADAPTERS_HELD = 4  # the one engine's LRU: the rollouts' current adapter and the versions being evaluated
@@ -137,6 +137,10 @@ class RunSettings(CommandSettings):
         None, description="teacher-play: a builtin player holds a role during GRPO, GAME:ROLE=PLAYER; repeatable "
                           "(default: DEFAULT_TEACHERS)")
     mode: Literal["async", "sync"] = Field("async", description="self-play schedule")
+    curriculum: Literal["signal", "rotate"] = Field(
+        "signal", description="which game each self-play round plays: signal (drawn, weighted by the share of the "
+                              "game's groups so far whose episodes scored differently: where GRPO can learn) or "
+                              "rotate (each in turn)")
     eval_during_grpo: CliImplicitFlag[bool] = Field(
         False, description="the evaluator follows GRPO's checkpoints while it trains (a curve, and promotion "
                            "gating) on the rollouts' engine (LoRA) or an engine of its own; off: the engine plays "
@@ -292,6 +296,9 @@ class ClosedLoop:
         if saved:
             saved.setdefault("unseen_games", [])  # runs started before unseen games existed evaluated none
             saved.setdefault("recipe", "grpo")  # runs started before recipes existed
+            # Runs started before these knobs existed rotated through the games and evaluated during GRPO.
+            saved.setdefault("curriculum", "rotate")
+            saved.setdefault("eval_during_grpo", True)
             defaults = json.loads(json.dumps(RunSettings.model_construct().model_dump(), default=str))
             given = {k: v for k, v in chosen.items() if k == "teacher" or v != defaults.get(k)}
             changed = {k: (saved.get(k), v) for k, v in given.items() if saved.get(k) != v}
@@ -593,6 +600,7 @@ class ClosedLoop:
                     "--trainer", trainer.target, "--policy", rollout.target, "--policy-name", "learner",
                     "--games", ",".join(self.games), "--games-per-round", str(config["groups_per_step"]),
                     "--group-size", str(config["group_size"]), "--instances-per-game", "1",
+                    "--curriculum", config["curriculum"],
                     "--temperature", str(config["temperature"]),
                     "--max-tokens", str(config["max_tokens"]), "--mode", config["mode"],
                     "--max-pending", str(config["group_size"] * config["groups_per_step"] * 2),

@@ -89,7 +89,9 @@ def test_async_rounds_stop_at_the_step_budget_and_a_restart_resumes_the_round_co
     rounds, stopped = _selfplay(services, "--mode", "async", "--steps", "3", "--state", str(state))
     assert stopped["stopped_by"] == "trainer reached step 3" or stopped["trainer_step"] >= 3
     played = len(rounds)
-    assert played >= 3 and json.loads(state.read_text()) == {"next_round": played}
+    saved = json.loads(state.read_text())
+    assert played >= 3 and saved["next_round"] == played
+    assert saved["signal"]["taboo"][1] == played  # one group a round, counted for the signal curriculum
     assert status(services["trainer"].target).episodes_stored == 2 * played
     # A second run goes on with the next round: new episode ids, nothing stored twice.
     more, _ = _selfplay(services, "--mode", "async", "--rounds", "2", "--state", str(state))
@@ -107,6 +109,26 @@ def test_small_rounds_rotate_through_the_games(services, tmp_path) -> None:
     for episode in EpisodeStore(tmp_path / "data" / "episodes.db").episodes():
         games.setdefault(episode.game, set()).add(episode.group_id)
     assert {game: len(groups) for game, groups in games.items()} == {"taboo": 1, "wordle": 1, "referencegame": 1}
+
+
+def test_the_signal_curriculum_draws_games_by_their_groups_signal_and_keeps_it_across_restarts(services,
+                                                                                                 tmp_path) -> None:
+    state = tmp_path / "selfplay.json"
+    flags = ("--mode", "async", "--games-per-round", "1", "--curriculum", "signal", "--state", str(state))
+    games = "taboo,wordle,referencegame"
+    rounds, _ = _selfplay(services, *flags, "--rounds", "3", games=games)
+    saved = json.loads(state.read_text())
+    assert len(rounds) == 3 and saved["next_round"] == 3 and sum(played for _, played in saved["signal"].values()) == 3
+    more, _ = _selfplay(services, *flags, "--rounds", "2", games=games)
+    assert [r["round"] for r in more] == [3, 4]
+    saved = json.loads(state.read_text())
+    assert saved["next_round"] == 5 and sum(played for _, played in saved["signal"].values()) == 5
+    services["trainer"].stop()
+    played = {}
+    for episode in EpisodeStore(tmp_path / "data" / "episodes.db").episodes():
+        played.setdefault(episode.game, set()).add(episode.group_id)
+    assert {game: len(groups) for game, groups in played.items()} == {
+        game: counts[1] for game, counts in saved["signal"].items()}
 
 
 def test_bad_teacher_and_group_size_are_refused_with_a_message(services) -> None:

@@ -91,7 +91,11 @@ def start_grpo(run_local, closed, monkeypatch) -> Started:
     monkeypatch.setattr(closed.services, "start", started)
     monkeypatch.setattr(closed, "_resolve_games", lambda: None)
     closed.config.update(games=["taboo"], unseen_games=[])
-    monkeypatch.setattr(run_local.subprocess, "Popen", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
+    def popen(command, **_):  # self-play: its command is recorded, and the phase stops there
+        started.calls.append(("selfplay", command))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_local.subprocess, "Popen", popen)
     with pytest.raises(KeyboardInterrupt):
         closed.phase_grpo()
     return started
@@ -104,7 +108,9 @@ def test_by_default_the_one_engine_plays_only_rollouts_during_grpo(run_local, tm
         closed = loop(run_local, tmp_path / "-".join(flags or ("lora",)), *flags)
         committed(closed.paths.warm_start, 1)
         started = start_grpo(run_local, closed, monkeypatch)
-        assert [name for name, _ in started.calls if name != "gamemaster"] == ["trainer", "rollout-policy"]
+        assert [name for name, _ in started.calls if name != "gamemaster"] == ["trainer", "rollout-policy",
+                                                                              "selfplay"]
+        assert flag(started.command("selfplay"), "--curriculum") == "signal"
         cores = sorted(os.sched_getaffinity(0))
         assert flag(started.command("rollout-policy"), "--cpu-cores") == ",".join(map(str, cores[2:] or cores[-1:]))
         assert closed.config["eval_during_grpo"] is False

@@ -17,10 +17,10 @@ from playpen_common.client import aio_channel
 from playpen_common.replicas import Replicas
 from playpen_selfplay.metrics import SelfPlayMetrics
 from playpen_selfplay.progress import progress
-from playpen_selfplay.requests import round_request
+from playpen_selfplay.requests import curriculum_weights, round_request
 from playpen_selfplay.rounds import RoundReport, play_round
 from playpen_selfplay.settings import SelfPlaySettings
-from playpen_selfplay.state import load_round, save_round
+from playpen_selfplay.state import ActorState, load_state, save_state
 from playpen_selfplay.waits import TRANSIENT, Stopped, Waits
 
 MAX_MESSAGE_BYTES = 64 << 20
@@ -61,7 +61,7 @@ class SelfPlay:
         summary = Summary()
         started = time.monotonic()
         try:
-            await self._loop(summary, started, load_round(settings.state))
+            await self._loop(summary, started, load_state(settings.state))
         except Stopped:
             pass
         finally:
@@ -73,9 +73,10 @@ class SelfPlay:
         summary.seconds = time.monotonic() - started
         return summary
 
-    async def _loop(self, summary: Summary, started: float, round_index: int) -> None:
+    async def _loop(self, summary: Summary, started: float, state: ActorState) -> None:
         settings = self.settings
         failures = 0
+        round_index = state.next_round
         while not self._stop.is_set():
             self.metrics.next_round.set(round_index)
             status = await self._waits.trainer_status()
@@ -91,8 +92,13 @@ class SelfPlay:
                     break
             if settings.mode == "sync" and not await self._waits.for_policy(status.latest_version):
                 break
+            request = round_request(settings, round_index, state.signal)
+            if settings.curriculum == "signal":
+                weights = curriculum_weights(settings, state.signal)
+                progress("round games", round=round_index, games=list(request.games),
+                         weights={game: round(weight, 3) for game, weight in weights.items()})
             try:
-                report = await play_round(round_index, round_request(settings, round_index), self._gamemaster,
+                report = await play_round(round_index, request, self._gamemaster,
                                           self._trainer, self._stop, timeout_s=settings.round_timeout_s)
             except grpc.aio.AioRpcError as error:
                 # The round is played again with the same episode ids: what the trainer acknowledged
@@ -112,7 +118,9 @@ class SelfPlay:
             if report is None:  # stopped in the middle of the round
                 break
             round_index += 1
-            save_round(settings.state, round_index)
+            state.next_round = round_index
+            state.record(report.groups)
+            save_state(settings.state, state)
             if settings.mode == "sync" and not await self._waits.for_update(status):
                 break
             status = await self._waits.trainer_status()

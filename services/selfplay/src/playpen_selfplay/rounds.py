@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from playpen.common.v1 import episode_pb2
 from playpen.gamemaster.v1 import gamemaster_pb2, gamemaster_pb2_grpc
@@ -25,6 +25,28 @@ class RoundReport:
     seconds: float
     trainer_step: int = 0
     trainer_version: int = 0
+    #: game -> one entry per group of the round with at least two completed episodes: did they score differently
+    groups: dict[str, list[bool]] = field(default_factory=dict)
+
+
+def group_signals(episodes: list[episode_pb2.Episode]) -> dict[str, list[bool]]:
+    """Per game, per group: whether its completed episodes differ in outcome (aborted or not, Main Score) — the
+    actor's view of whether the trainer will find signal in it (the trainer adds format shaping, which differs
+    mostly where aborts do)."""
+    outcomes: dict[tuple[str, str], set] = {}
+    counts: Counter = Counter()
+    for episode in episodes:
+        if episode.status != episode_pb2.EPISODE_STATUS_COMPLETED:
+            continue
+        key = (episode.game, episode.group_id)
+        score = None if episode.scores.aborted else round(episode.scores.main_score, 6)
+        outcomes.setdefault(key, set()).add((bool(episode.scores.aborted), score))
+        counts[key] += 1
+    signals: dict[str, list[bool]] = {}
+    for (game, _group), seen in sorted(outcomes.items()):
+        if counts[(game, _group)] >= 2:
+            signals.setdefault(game, []).append(len(seen) > 1)
+    return signals
 
 
 async def play_round(round_index: int, request: gamemaster_pb2.PlayEpisodesRequest,
@@ -36,6 +58,7 @@ async def play_round(round_index: int, request: gamemaster_pb2.PlayEpisodesReque
     started = time.monotonic()
     queue: asyncio.Queue[episode_pb2.Episode | None] = asyncio.Queue()
     statuses: Counter = Counter()
+    played: list[episode_pb2.Episode] = []
 
     async def requests():
         while (episode := await queue.get()) is not None:
@@ -47,6 +70,8 @@ async def play_round(round_index: int, request: gamemaster_pb2.PlayEpisodesReque
             async for response in gamemaster.PlayEpisodes(request, timeout=timeout_s):
                 status = episode_pb2.EpisodeStatus.Name(response.episode.status)
                 statuses[status.removeprefix("EPISODE_STATUS_").lower()] += 1
+                played.append(episode_pb2.Episode(game=response.episode.game, group_id=response.episode.group_id,
+                                                  status=response.episode.status, scores=response.episode.scores))
                 await queue.put(response.episode)
                 count += 1
         finally:
@@ -76,4 +101,4 @@ async def play_round(round_index: int, request: gamemaster_pb2.PlayEpisodesReque
     if acks.get("rejected"):
         raise SelfPlayError(f"round {round_index}: the trainer refused {acks['rejected']} episodes as malformed")
     return RoundReport(round=round_index, episodes=episodes, acks=dict(acks), statuses=dict(statuses),
-                       seconds=time.monotonic() - started)
+                       seconds=time.monotonic() - started, groups=group_signals(played))

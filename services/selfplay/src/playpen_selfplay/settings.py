@@ -28,6 +28,12 @@ class SelfPlaySettings(ClientSettings):
                              description="games to play, comma-separated (default: every training game)")
     games_per_round: int = Field(0, ge=0, description="rotate through the games, this many per round "
                                                       "(0: every game every round); needs --games")
+    curriculum: Literal["rotate", "signal"] = Field(
+        "rotate", description="which games a round of --games-per-round plays: rotate (each in turn) or signal "
+                              "(drawn, weighted by the share of the game's groups so far whose episodes scored "
+                              "differently, the only groups GRPO learns from; kept in --state)")
+    curriculum_floor: float = Field(0.1, gt=0, le=1, description="signal curriculum: the least weight a game "
+                                                                 "keeps, so that it is tried again now and then")
     split: str = Field("train", description="split the instances come from")
     instances_per_game: int = Field(1, ge=1, description="groups of each game per round")
     group_size: int = Field(4, ge=2, description="plays of each instance, at least 2 (the trainer's --group-size)")
@@ -69,6 +75,8 @@ class SelfPlaySettings(ClientSettings):
     def _rotation_needs_games(self) -> SelfPlaySettings:
         if self.games_per_round and not self.games:
             raise ValueError("--games-per-round rotates through --games: name the games")
+        if self.curriculum == "signal" and not self.games_per_round:
+            raise ValueError("--curriculum signal chooses --games-per-round of --games each round: set both")
         return self
 
     @property

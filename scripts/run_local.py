@@ -40,6 +40,7 @@ again resumes the run where it stopped (finished phases are not repeated). `--fr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -636,9 +637,9 @@ class ClosedLoop:
         started = time.monotonic()
         try:
             with grpc.insecure_channel(trainer.target) as t_channel, \
-                    grpc.insecure_channel(evaluator.target if evaluator else trainer.target) as e_channel:
+                    (grpc.insecure_channel(evaluator.target) if evaluator else contextlib.nullcontext()) as e_channel:
                 trainer_stub = trainer_pb2_grpc.TrainerServiceStub(t_channel)
-                evaluator_stub = evaluator_pb2_grpc.EvaluatorServiceStub(e_channel) if evaluator else None
+                evaluator_stub = evaluator_pb2_grpc.EvaluatorServiceStub(e_channel) if e_channel else None
                 asked_to_stop = False
                 while process.poll() is None:
                     time.sleep(2)

@@ -43,8 +43,8 @@ def group_signals(episodes: list[episode_pb2.Episode]) -> dict[str, list[bool]]:
         outcomes.setdefault(key, set()).add((bool(episode.scores.aborted), score))
         counts[key] += 1
     signals: dict[str, list[bool]] = {}
-    for (game, _group), seen in sorted(outcomes.items()):
-        if counts[(game, _group)] >= 2:
+    for (game, group_id), seen in sorted(outcomes.items()):
+        if counts[(game, group_id)] >= 2:
             signals.setdefault(game, []).append(len(seen) > 1)
     return signals
 
